@@ -1,0 +1,23 @@
+{
+  "targets": [
+    {
+      "target_name": "salvor",
+      "sources": [
+        "native/addon.cc",
+        "native/errors.cc",
+        "native/crc/crc32c.cc",
+        "native/crc/crc32.cc",
+        "native/crc/crc_binding.cc",
+        "native/nvram/verify.cc",
+        "native/sys/device.cc",
+        "native/sys/probe.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "cflags_cc": ["-std=c++17", "-O3", "-fno-exceptions", "-Wall", "-Wextra"],
+      "cflags": ["-O3"]
+    }
+  ]
+}

@@ -1,0 +1,65 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { SalvorError } from './salvor-error';
+
+/** The native addon's exports, typed. Only this folder loads the .node file. */
+export interface NativeAddon {
+  crc32c(buf: Uint8Array, seed?: number): number;
+  crc32(buf: Uint8Array, seed?: number): number;
+  crc32cBackend: string;
+  verifySectors(region: Uint8Array, sectorSize: number, firstIndex: number): number[];
+  verifySectorsAsync(region: Uint8Array, sectorSize: number, firstIndex: number): Promise<number[]>;
+  sealSectors(region: Uint8Array, sectorSize: number, firstIndex: number): void;
+  deviceInfo(fd: number): { kind: 'file' | 'block' | 'char' | 'directory' | 'other'; size: number; logicalBlockSize: number };
+  lockDevice(fd: number, exclusive: boolean): boolean;
+  unlockDevice(fd: number): void;
+}
+
+let loaded: NativeAddon | undefined;
+
+/** The package root (where binding.gyp is), from the source tree or from dist/. */
+function packageRoot(): string {
+  let dir = __dirname;
+  while (!existsSync(join(dir, 'binding.gyp'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new SalvorError('SALVOR_ADDON_LOAD', `cannot find the salvor package root above ${__dirname}`);
+    dir = up;
+  }
+  return dir;
+}
+
+/** Loads the addon once. A failure lists the cause and the fix, since it blocks every command. */
+export function addon(): NativeAddon {
+  if (loaded) return loaded;
+  const root = packageRoot();
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const load = require('node-gyp-build') as (dir: string) => NativeAddon;
+    loaded = load(root);
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    throw new SalvorError(
+      e.code === 'SALVOR_SELFTEST' ? 'SALVOR_SELFTEST' : 'SALVOR_ADDON_LOAD',
+      `cannot load the salvor native addon from ${root}: ${e.message}. ` +
+        'Rebuild it with `npm rebuild salvor` (needs python3, make and g++) or install a prebuild for this platform.',
+    );
+  }
+  return loaded;
+}
+
+/** Runs a native call, turning whatever it throws into a SalvorError naming the path involved. */
+export function callNative<T>(fn: () => T, path?: string): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw SalvorError.fromNative(err, path);
+  }
+}
+
+export async function callNativeAsync<T>(fn: () => Promise<T>, path?: string): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw SalvorError.fromNative(err, path);
+  }
+}

@@ -1,0 +1,42 @@
+import { Command, CommanderError } from 'commander';
+import { Exit, type ExitCode } from './exit-codes';
+import { makeOutput, reportError, type Output } from './output';
+
+/** A leaf verb's body: gets its parsed options and an Output, returns the exit code. */
+export type VerbHandler<O> = (opts: O, out: Output, args: string[]) => Promise<ExitCode>;
+
+/** Makes commander report usage errors as exit 16 and --help/--version as exit 0. */
+export function configureExits(cmd: Command): Command {
+  return cmd.exitOverride((err: CommanderError) => {
+    const helpish = ['commander.helpDisplayed', 'commander.help', 'commander.version'];
+    if (helpish.includes(err.code)) process.exit(Exit.ok);
+    process.exit(Exit.usage);
+  });
+}
+
+/** Adds --json to a leaf verb and runs its handler with uniform error reporting. */
+export function verb<O extends { json?: boolean }>(cmd: Command, handler: VerbHandler<O>): Command {
+  cmd.option('--json', 'print one JSON object on stdout (human text goes to stderr)');
+  cmd.action(async (...argv: unknown[]) => {
+    const self = argv[argv.length - 1] as Command;
+    const opts = self.opts() as O;
+    const args = self.args;
+    const out = makeOutput(Boolean(opts.json));
+    try {
+      process.exitCode = await handler(opts, out, args);
+    } catch (err) {
+      process.exitCode = reportError(err, out.json);
+    }
+  });
+  return cmd;
+}
+
+/** Parses an integer option (decimal, 0x hex, or with a K/M suffix of 1024 units). */
+export function parseSize(value: string, name: string): number {
+  const m = /^(0x[0-9a-f]+|\d+)([kKmM](?:i?B)?)?$/.exec(value.trim());
+  if (!m) throw new CommanderError(Exit.usage, 'salvor.badNumber', `${name}: '${value}' is not a size (bytes, 0x.., or with K/M)`);
+  let n = Number(m[1]);
+  if (m[2]) n *= /^[kK]/.test(m[2]) ? 1024 : 1024 * 1024;
+  if (!Number.isSafeInteger(n)) throw new CommanderError(Exit.usage, 'salvor.badNumber', `${name}: '${value}' is too large`);
+  return n;
+}

@@ -1,0 +1,4 @@
+import type { Command } from 'commander';
+import type { CliPlatform } from './platform';
+
+export function registerDoctor(_program: Command, _platform: CliPlatform): void {}

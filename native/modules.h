@@ -1,0 +1,10 @@
+// Each native folder registers its functions here; addon.cc calls them in order.
+#pragma once
+#include <napi.h>
+
+namespace salvor {
+void InitCrc(Napi::Env env, Napi::Object exports);
+void InitVerify(Napi::Env env, Napi::Object exports);
+void InitDevice(Napi::Env env, Napi::Object exports);
+void InitProbe(Napi::Env env, Napi::Object exports);
+}  // namespace salvor
