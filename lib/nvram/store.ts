@@ -11,7 +11,7 @@ export interface NvramEntry {
 }
 
 /** Where a bad sector's good contents come (or would come) from. */
-export type SectorSource = 'spare' | 'header-copy' | 'redundant-copy' | 'defaults' | 'none';
+export type SectorSource = 'spare' | 'data' | 'header-copy' | 'redundant-copy' | 'defaults' | 'none';
 
 /** ok: intact; recovered-from-copy / rebuilt-from-defaults: what recover did (or, in check, would do). */
 export type HeaderOutcome = 'ok' | 'recovered-from-copy' | 'rebuilt-from-defaults' | 'unrecoverable';

@@ -1,0 +1,207 @@
+import { addon, callNativeAsync } from '../../bindings/addon';
+import { SalvorError } from '../../bindings/salvor-error';
+import type { DeviceOpener, NvramDevice } from './device';
+import { readDefaultsFile } from './defaults';
+import { NvramImage } from './image';
+import { planJournal, Stage, type JournalAction, type JournalRecord } from './journal';
+import { decodeKv, encodeKv, validateKey, type DecodedKv } from './kv-codec';
+import { JOURNAL_SECTOR, STAMP_SECTOR, type Header } from './layout';
+import { recordedDefaults } from './registry';
+import { checkReport, recoverStore } from './recovery';
+import { readHeaders, type HeaderFindings } from './salvor-open';
+import type { CheckReport, NvramEntry, NvramStore, NvramValue, RecoverReport } from './store';
+
+export interface OpenSalvorOptions {
+  writable: boolean;
+  stateDir: string;
+  /** Expected sector size (checked against the header; used for rebuilding when both headers are lost). */
+  sectorSize?: number;
+  /** Defaults to rebuild from, instead of those recorded at format time. */
+  defaultsPath?: string;
+  lockTimeoutMs?: number;
+}
+
+/** A salvor-format NVRAM: key-value store and raw sectors over the layout of docs/formats/nvram.md. */
+export class SalvorNvram implements NvramStore {
+  readonly format = 'salvor' as const;
+  private closed = false;
+
+  constructor(
+    readonly device: NvramDevice,
+    readonly image: NvramImage,
+    readonly headers: HeaderFindings,
+    /** The interrupted write found at open (already applied to the in-memory image). */
+    public journal: JournalAction,
+    public badData: number[],
+    public badSpare: number[],
+    readonly options: OpenSalvorOptions,
+  ) {}
+
+  get header(): Header | undefined {
+    return this.headers.header;
+  }
+
+  /** Defaults for rebuilding: --defaults file, else the file/copy recorded at format, else an empty store. */
+  async defaults(): Promise<{ entries: NvramEntry[]; from: 'file' | 'state' | 'empty' }> {
+    if (this.options.defaultsPath) return { entries: await readDefaultsFile(this.options.defaultsPath), from: 'file' };
+    if (this.headers.record) return { entries: await recordedDefaults(this.headers.record), from: 'state' };
+    return { entries: [], from: 'empty' };
+  }
+
+  check(): Promise<CheckReport> {
+    return checkReport(this);
+  }
+
+  recover(): Promise<RecoverReport> {
+    this.requireWritable('recover');
+    return recoverStore(this);
+  }
+
+  /** Payload of data sector i as a reader sees it: the sector, else its spare, else undefined. */
+  readSector(i: number): Buffer | undefined {
+    if (!Number.isInteger(i) || i < 0 || i >= this.image.geo.dataSectors)
+      throw new SalvorError('SALVOR_RANGE', `sector ${i} is outside 0..${this.image.geo.dataSectors - 1}`, { path: this.device.path });
+    const p = this.image.payloadSize;
+    if (!this.badData.includes(i)) return Buffer.from(this.image.data(i).subarray(0, p));
+    if (!this.badSpare.includes(i)) return Buffer.from(this.image.spare(i).subarray(0, p));
+    return undefined;
+  }
+
+  /** Replaces consecutive data sectors' payloads in one atomic write (each at most payloadSize bytes). */
+  async writeSectors(first: number, payloads: Buffer[]): Promise<void> {
+    const p = this.image.payloadSize;
+    if (!Number.isInteger(first) || first < 0 || payloads.length === 0 || first + payloads.length > this.image.geo.dataSectors)
+      throw new SalvorError('SALVOR_RANGE', `sectors ${first}+${payloads.length} are outside the data region`, { path: this.device.path });
+    for (const b of payloads)
+      if (b.length > p) throw new SalvorError('SALVOR_BAD_INPUT', `a sector payload holds at most ${p} bytes, got ${b.length}`);
+    await this.prepareWrite();
+    const stream = Buffer.alloc(payloads.length * p);
+    payloads.forEach((b, k) => b.copy(stream, k * p));
+    await this.commitRange(first, this.image.sealData(first, stream));
+  }
+
+  decodeStore(): DecodedKv {
+    const p = this.image.payloadSize;
+    const blob = Buffer.alloc(this.image.geo.dataSectors * p);
+    for (let i = 0; i < this.image.geo.dataSectors; i++) this.readSector(i)?.copy(blob, i * p);
+    return decodeKv(blob);
+  }
+
+  async get(key: string): Promise<NvramValue | undefined> {
+    validateKey(key);
+    return this.decodeStore().entries.find((e) => e.key === key)?.value;
+  }
+
+  async list(): Promise<NvramEntry[]> {
+    return this.decodeStore().entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  async set(key: string, value: NvramValue): Promise<void> {
+    validateKey(key);
+    await this.rewriteStore((entries) => [...entries.filter((e) => e.key !== key), { key, value }]);
+  }
+
+  async unset(key: string): Promise<boolean> {
+    validateKey(key);
+    let found = false;
+    await this.rewriteStore((entries) => {
+      found = entries.some((e) => e.key === key);
+      return found ? entries.filter((e) => e.key !== key) : undefined;
+    });
+    return found;
+  }
+
+  /** Serialises the changed store and commits only the sectors that differ. */
+  async rewriteStore(change: (entries: NvramEntry[]) => NvramEntry[] | undefined, opts: { allowDamaged?: boolean } = {}): Promise<void> {
+    this.requireWritable('write');
+    const decoded = this.decodeStore();
+    if (!opts.allowDamaged) this.requireClean(decoded);
+    const next = change(decoded.entries);
+    if (!next) return;
+    const sealed = this.image.sealData(0, encodeKv(next, this.image.geo.dataSectors * this.image.payloadSize));
+    await this.prepareWrite();
+    const b = this.image.geo.sectorSize;
+    const current = this.image.data(0, this.image.geo.dataSectors);
+    let first = 0;
+    let last = this.image.geo.dataSectors - 1;
+    while (first <= last && current.subarray(first * b, (first + 1) * b).equals(sealed.subarray(first * b, (first + 1) * b))) first++;
+    while (last >= first && current.subarray(last * b, (last + 1) * b).equals(sealed.subarray(last * b, (last + 1) * b))) last--;
+    if (first > last) return;
+    await this.commitRange(first, sealed.subarray(first * b, (last + 1) * b));
+  }
+
+  private async commitRange(first: number, sealed: Buffer): Promise<void> {
+    const record = await this.image.commit(this.journal.record, first, Buffer.from(sealed));
+    this.journal = { kind: 'none', record };
+  }
+
+  /** Writes refuse a damaged store: recovery decides what to keep, not a `set` that happens to run. */
+  private requireClean(decoded: DecodedKv): void {
+    const problems = [];
+    if (this.headers.primary !== 'ok' || this.headers.copy !== 'ok') problems.push('a damaged header');
+    if (this.badData.length || this.badSpare.length) problems.push(`${this.badData.length + this.badSpare.length} bad sector(s)`);
+    if (decoded.damaged) problems.push(`${decoded.damaged} damaged store entr(ies)`);
+    if (problems.length)
+      throw new SalvorError('SALVOR_CORRUPT', `${this.device.path} has ${problems.join(' and ')}; run salvor nvram recover first`, {
+        path: this.device.path,
+      });
+  }
+
+  /** Finishes an interrupted write on the device before a new one starts. */
+  async prepareWrite(): Promise<void> {
+    this.requireWritable('write');
+    await this.finishJournal();
+  }
+
+  /** Persists the journal resolution that open applied in memory; returns what it did. */
+  async finishJournal(): Promise<JournalAction['kind']> {
+    const action = this.journal;
+    if (action.kind === 'none') return 'none';
+    const { first, count, seq } = action.record;
+    const target = action.kind === 'roll-forward' ? this.image.geo.dataStart : this.image.geo.spareStart;
+    await this.image.write(target + first, Buffer.from(this.image.sectors(target + first, count)));
+    await this.image.flush();
+    await this.image.stamp(seq, Stage.closed);
+    this.journal = { kind: 'none', record: action.record };
+    return action.kind;
+  }
+
+  requireWritable(what: string): void {
+    if (this.closed) throw new SalvorError('SALVOR_CLOSED', `NVRAM ${this.device.path} is closed`, { path: this.device.path });
+    if (!this.options.writable)
+      throw new SalvorError('SALVOR_READ_ONLY', `NVRAM ${this.device.path} was opened read-only; cannot ${what}`, { path: this.device.path });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.device.close();
+  }
+}
+
+/** Opens a salvor-format NVRAM: lock, read headers and the whole image, settle any interrupted write in memory, verify every sector. */
+export async function openSalvorStore(path: string, opener: DeviceOpener, options: OpenSalvorOptions): Promise<SalvorNvram> {
+  const device = await opener(path, { writable: options.writable });
+  try {
+    await device.lock(options.writable, options.lockTimeoutMs ?? 10_000);
+    const headers = await readHeaders(device, options);
+    const geo = headers.geometry;
+    const image = new NvramImage(geo, await device.read(0, geo.size), options.writable ? device : undefined);
+    const journal = planJournal(image.sectors(JOURNAL_SECTOR), image.sectors(STAMP_SECTOR), (r) => image.spare(r.first, r.count), geo);
+    if (journal.kind !== 'none') applyInMemory(image, journal.kind, journal.record);
+    const verify = (region: Buffer) => callNativeAsync(() => addon().verifySectorsAsync(region, geo.sectorSize, 0), path);
+    const [badData, badSpare] = await Promise.all([verify(image.data(0, geo.dataSectors)), verify(image.spare(0, geo.dataSectors))]);
+    return new SalvorNvram(device, image, headers, journal, badData, badSpare, options);
+  } catch (err) {
+    await device.close();
+    throw err;
+  }
+}
+
+/** Copies the valid sectors of the journal range from the side that holds the outcome to the other. */
+function applyInMemory(image: NvramImage, kind: 'roll-forward' | 'roll-back', r: JournalRecord): void {
+  const b = image.geo.sectorSize;
+  const [from, to] = kind === 'roll-forward' ? [image.spare(r.first, r.count), image.data(r.first, r.count)] : [image.data(r.first, r.count), image.spare(r.first, r.count)];
+  const bad = new Set(addon().verifySectors(from, b, r.first));
+  for (let k = 0; k < r.count; k++) if (!bad.has(k)) from.copy(to, k * b, k * b, (k + 1) * b);
+}
