@@ -10,6 +10,7 @@ export { SalvorError } from './bindings/salvor-error';
 export { crc32, crc32c, crc32cBackend } from './bindings/crc';
 export type { CheckReport, RecoverReport, NvramStore, NvramValue, NvramEntry, SectorFinding } from './lib/nvram/store';
 export type { SalvorNvram } from './lib/nvram/salvor-store';
+export { parseUbootConfig } from './lib/nvram/uboot/fw-env-config';
 
 export interface OpenNvramOptions {
   /** A salvor-format device: image file, nvmem device, block or mtdblock partition. */

@@ -76,7 +76,7 @@ async function checkOrRecover(o: TargetOpts, platform: CliPlatform, out: Output,
   const r = report as RecoverReport;
   out.result(r, () => describeRecover(r));
   if (r.uncorrected.length || !r.clean) return Exit.uncorrected;
-  const changed = r.recovered.length > 0 || r.journal === 'rolled-forward' || r.journal === 'rolled-back' || (r.restoredKeys as string[]).length > 0;
+  const changed = r.recovered.length > 0 || r.journal === 'rolled-forward' || r.journal === 'rolled-back' || ((r.restoredKeys as string[] | undefined)?.length ?? 0) > 0;
   return changed ? Exit.corrected : Exit.ok;
 }
 

@@ -3,7 +3,7 @@ import { SalvorError } from '../../bindings/salvor-error';
 import type { DeviceOpener } from './device';
 import { readDefaultsFile } from './defaults';
 import { defaultsImage, writeFreshLayout } from './fresh-layout';
-import { computeGeometry, decodeHeader, defaultSectorSize, MAX_SECTOR, type Geometry } from './layout';
+import { computeGeometry, decodeHeader, defaultSectorSize, findHeaderCopy, MAX_SECTOR, type Geometry } from './layout';
 import { makeDeviceRecord, readDeviceRecord, recordPath, writeDeviceRecord } from './registry';
 
 export interface FormatOptions {
@@ -49,7 +49,7 @@ export async function formatNvram(path: string, opener: DeviceOpener, o: FormatO
       throw new SalvorError('SALVOR_BAD_INPUT', `${path} holds ${device.size} bytes, less than --size ${o.size}`, { path });
     const head = await device.read(0, Math.min(device.size, 2 * MAX_SECTOR));
     let generation = 1n;
-    const existing = decodeHeader(head, 0);
+    const existing = existingHeader(head);
     if (existing.ok) {
       if (!o.force)
         throw new SalvorError(
@@ -73,4 +73,11 @@ export async function formatNvram(path: string, opener: DeviceOpener, o: FormatO
     }
     throw err;
   }
+}
+
+/** The header or, failing that, the header copy: either means a store is there. */
+function existingHeader(head: Buffer): ReturnType<typeof decodeHeader> {
+  const primary = decodeHeader(head, 0);
+  const copy = primary.ok ? undefined : findHeaderCopy(head);
+  return copy ? { ok: true, header: copy } : primary;
 }

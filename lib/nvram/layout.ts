@@ -122,3 +122,13 @@ export function unknownVersion(bytes: Buffer): number | undefined {
   const v = bytes.readUInt16LE(8);
   return v === LAYOUT_VERSION ? undefined : v;
 }
+
+/** The header copy sits at offset B (sector 1); B is unknown until a copy at some size decodes. */
+export function findHeaderCopy(head: Buffer, onCandidate?: (offset: number) => void): Header | undefined {
+  for (let s = MIN_SECTOR; s <= MAX_SECTOR && 2 * s <= head.length; s *= 2) {
+    onCandidate?.(s);
+    const copy = decodeHeader(head.subarray(s), 1);
+    if (copy.ok && copy.header.sectorSize === s) return copy.header;
+  }
+  return undefined;
+}

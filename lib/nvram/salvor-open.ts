@@ -3,6 +3,7 @@ import type { NvramDevice } from './device';
 import {
   computeGeometry,
   decodeHeader,
+  findHeaderCopy,
   HEADER_MAGIC,
   LAYOUT_VERSION,
   MAX_SECTOR,
@@ -51,15 +52,7 @@ export async function readHeaders(device: NvramDevice, hints: GeometryHints): Pr
   const head = await device.read(0, Math.min(device.size, 2 * MAX_SECTOR));
   refuseUnknownVersion(head, 0, path);
   const primary = decodeHeader(head, 0);
-  let copy: Header | undefined;
-  for (let s = MIN_SECTOR; s <= MAX_SECTOR && 2 * s <= head.length; s *= 2) {
-    refuseUnknownVersion(head, s, path);
-    const c = decodeHeader(head.subarray(s), 1);
-    if (c.ok && c.header.sectorSize === s) {
-      copy = c.header;
-      break;
-    }
-  }
+  const copy = findHeaderCopy(head, (offset) => refuseUnknownVersion(head, offset, path));
   const record = await readDeviceRecord(hints.stateDir, path);
   const states = headerStates(primary.ok ? primary.header : undefined, copy);
   const header = states.primary === 'ok' ? (primary.ok ? primary.header : undefined) : copy;

@@ -32,10 +32,29 @@ export class SalvorNvram implements NvramStore {
     readonly headers: HeaderFindings,
     /** The interrupted write found at open (already applied to the in-memory image). */
     public journal: JournalAction,
-    public badData: number[],
-    public badSpare: number[],
+    badData: number[],
+    badSpare: number[],
     readonly options: OpenSalvorOptions,
-  ) {}
+  ) {
+    this.badData = badData;
+    this.badSpare = badSpare;
+  }
+
+  private badDataSet = new Set<number>();
+  private badSpareSet = new Set<number>();
+  /** Data sectors (logical indexes) whose CRC or index is wrong. */
+  get badData(): number[] {
+    return [...this.badDataSet].sort((a, b) => a - b);
+  }
+  set badData(list: number[]) {
+    this.badDataSet = new Set(list);
+  }
+  get badSpare(): number[] {
+    return [...this.badSpareSet].sort((a, b) => a - b);
+  }
+  set badSpare(list: number[]) {
+    this.badSpareSet = new Set(list);
+  }
 
   get header(): Header | undefined {
     return this.headers.header;
@@ -62,8 +81,8 @@ export class SalvorNvram implements NvramStore {
     if (!Number.isInteger(i) || i < 0 || i >= this.image.geo.dataSectors)
       throw new SalvorError('SALVOR_RANGE', `sector ${i} is outside 0..${this.image.geo.dataSectors - 1}`, { path: this.device.path });
     const p = this.image.payloadSize;
-    if (!this.badData.includes(i)) return Buffer.from(this.image.data(i).subarray(0, p));
-    if (!this.badSpare.includes(i)) return Buffer.from(this.image.spare(i).subarray(0, p));
+    if (!this.badDataSet.has(i)) return Buffer.from(this.image.data(i).subarray(0, p));
+    if (!this.badSpareSet.has(i)) return Buffer.from(this.image.spare(i).subarray(0, p));
     return undefined;
   }
 
