@@ -1,3 +1,5 @@
+import { SalvorError } from '../../bindings/salvor-error';
+
 /**
  * The storage under an NVRAM: an image file, a Linux nvmem cell file, a block or MTD-block
  * partition, or a simulated device. Backends live in platform/; they all pass test/nvram/device-contract.
@@ -27,3 +29,11 @@ export interface OpenDeviceOptions {
 }
 
 export type DeviceOpener = (path: string, options: OpenDeviceOptions) => Promise<NvramDevice>;
+
+/** The range and open-state rule every backend enforces, in one place. */
+export function checkAccess(device: { path: string; size: number }, closed: boolean, offset: number, length: number): void {
+  const path = device.path;
+  if (closed) throw new SalvorError('SALVOR_CLOSED', `device ${path} is closed`, { path });
+  if (offset < 0 || length < 0 || offset + length > device.size)
+    throw new SalvorError('SALVOR_RANGE', `access ${offset}+${length} is outside device ${path} (${device.size} bytes)`, { path });
+}

@@ -3,7 +3,7 @@ import { constants } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { addon, callNative } from '../../bindings/addon';
 import { SalvorError } from '../../bindings/salvor-error';
-import type { NvramDevice, OpenDeviceOptions } from '../../lib/nvram/device';
+import { checkAccess, type NvramDevice, type OpenDeviceOptions } from '../../lib/nvram/device';
 
 /** A real device through the kernel: image file, /sys/bus/nvmem/devices/NAME/nvmem, block or mtdblock. */
 class KernelNvramDevice implements NvramDevice {
@@ -16,11 +16,7 @@ class KernelNvramDevice implements NvramDevice {
   ) {}
 
   private check(offset: number, length: number): void {
-    if (this.closed) throw new SalvorError('SALVOR_CLOSED', `device ${this.path} is closed`, { path: this.path });
-    if (offset < 0 || length < 0 || offset + length > this.size)
-      throw new SalvorError('SALVOR_RANGE', `access ${offset}+${length} is outside device ${this.path} (${this.size} bytes)`, {
-        path: this.path,
-      });
+    checkAccess(this, this.closed, offset, length);
   }
 
   async read(offset: number, length: number): Promise<Buffer> {

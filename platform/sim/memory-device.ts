@@ -1,5 +1,5 @@
 import { SalvorError } from '../../bindings/salvor-error';
-import type { NvramDevice } from '../../lib/nvram/device';
+import { checkAccess, type NvramDevice } from '../../lib/nvram/device';
 
 /** A simulated NVRAM held in memory: for hosts without the part, and for the contract suite. */
 export class MemoryNvramDevice implements NvramDevice {
@@ -14,11 +14,7 @@ export class MemoryNvramDevice implements NvramDevice {
     return this.bytes.length;
   }
   private check(offset: number, length: number): void {
-    if (this.closed) throw new SalvorError('SALVOR_CLOSED', `device ${this.path} is closed`, { path: this.path });
-    if (offset < 0 || length < 0 || offset + length > this.size)
-      throw new SalvorError('SALVOR_RANGE', `access ${offset}+${length} is outside device ${this.path} (${this.size} bytes)`, {
-        path: this.path,
-      });
+    checkAccess(this, this.closed, offset, length);
   }
   async read(offset: number, length: number): Promise<Buffer> {
     this.check(offset, length);
