@@ -10,7 +10,10 @@
         "native/crc/crc_binding.cc",
         "native/nvram/verify.cc",
         "native/sys/device.cc",
-        "native/sys/probe.cc"
+        "native/sys/probe.cc",
+        "native/sys/probe_cpu.cc",
+        "native/sys/probe_memory.cc",
+        "native/sys/probe_devices.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS"],

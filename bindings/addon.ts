@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import type { CpuFacts, LibcudaFacts, LoopControlFacts, PagemapScanFacts, SoftDirtyFacts, UserfaultfdFacts } from './probe';
 import { SalvorError } from './salvor-error';
 
 /** The native addon's exports, typed. Only this folder loads the .node file. */
@@ -13,6 +14,12 @@ export interface NativeAddon {
   deviceInfo(fd: number): { kind: 'file' | 'block' | 'char' | 'directory' | 'other'; size: number; logicalBlockSize: number };
   lockDevice(fd: number, exclusive: boolean): boolean;
   unlockDevice(fd: number): void;
+  probeCpu(): CpuFacts;
+  probeUserfaultfd(): UserfaultfdFacts;
+  probePagemapScan(withWpMatching: boolean): PagemapScanFacts;
+  probeSoftDirty(): SoftDirtyFacts;
+  probeLoopControl(): LoopControlFacts;
+  probeLibcuda(): LibcudaFacts;
 }
 
 let loaded: NativeAddon | undefined;

@@ -1,0 +1,132 @@
+import type { MachineFacts } from './facts';
+import { openTeeClients } from './driver-features';
+import { wpCycleWorks } from './kernel-features';
+import type { BackendCandidate, BackendChoice, Feature } from './report';
+import { configNote } from './step-text';
+
+function feature(features: Feature[], id: string): Feature | undefined {
+  return features.find((f) => f.id === id);
+}
+
+function present(features: Feature[], id: string): boolean {
+  return feature(features, id)?.present ?? false;
+}
+
+/** The first usable candidate wins; its reason says why, the others say why not. */
+function firstUsable(capability: string, candidates: BackendCandidate[]): BackendChoice {
+  const chosen = candidates.find((c) => c.usable) ?? candidates[candidates.length - 1];
+  return { capability, backend: chosen.backend, reason: chosen.reason, candidates };
+}
+
+/** Reads an implementation name such as "sse42-3way-pclmul" as words. */
+export function describeCrcBackend(name: string): string {
+  const parts = name.toLowerCase().split(/[-_]/);
+  const words: string[] = [];
+  if (parts.includes('table')) words.push('portable table-driven code, one byte per step');
+  if (parts.includes('sse42')) words.push('the SSE4.2 crc32 instruction');
+  if (parts.some((p) => /^\d+way$/.test(p))) words.push(`${parts.find((p) => /^\d+way$/.test(p))!.replace('way', '')} interleaved streams`);
+  if (parts.includes('pclmul') || parts.includes('pclmulqdq')) words.push('joined with PCLMULQDQ');
+  if (parts.includes('vpclmulqdq') || parts.includes('vpclmul')) words.push('VPCLMULQDQ folding');
+  if (parts.includes('avx512')) words.push('in 512-bit registers');
+  if (parts.some((p) => p.startsWith('armv8') || p === 'arm' || p === 'crc32')) words.push('the ARMv8 CRC32 instructions');
+  if (parts.includes('pmull')) words.push('joined with PMULL');
+  return words.length ? words.join(', ') : `the addon's "${name}" implementation`;
+}
+
+function nvramCrc(facts: MachineFacts, features: Feature[]): BackendChoice {
+  const name = facts.crc32cBackend;
+  if (!name) {
+    const reason = 'the native addon did not load, so no CRC-32C is available';
+    return { capability: 'nvram-crc', backend: 'none', reason, candidates: [] };
+  }
+  const cpu = ['sse4.2', 'pclmulqdq', 'avx512f', 'vpclmulqdq', 'arm-crc32'].filter((id) => present(features, id));
+  let reason = `crc32c: ${describeCrcBackend(name)}; chosen by the addon at load from the CPU's features (${cpu.join(', ') || 'none'})`;
+  if (name === 'table' && (present(features, 'sse4.2') || present(features, 'arm-crc32')))
+    reason += '; this CPU has a CRC instruction, so the addon was built without a hardware path for it';
+  return { capability: 'nvram-crc', backend: name, reason, candidates: [{ backend: name, usable: true, reason }] };
+}
+
+function nvramDevices(facts: MachineFacts): BackendChoice {
+  const nvmem = facts.nvmemDevices;
+  const mtd = facts.mtdblockDevices;
+  const candidates: BackendCandidate[] = [
+    { backend: 'file', usable: true, reason: 'an image file on any filesystem' },
+    {
+      backend: 'nvmem',
+      usable: nvmem.length > 0,
+      reason: nvmem.length
+        ? `${nvmem.length} under /sys/bus/nvmem/devices: ${nvmem.join(', ')}`
+        : 'none under /sys/bus/nvmem/devices' + configNote(facts.kernelConfig, 'CONFIG_NVMEM'),
+    },
+    {
+      backend: 'mtdblock',
+      usable: mtd.length > 0,
+      reason: mtd.length ? `${mtd.length} found: ${mtd.join(', ')}` : 'no /dev/mtdblockN' + configNote(facts.kernelConfig, 'CONFIG_MTD_BLOCK'),
+    },
+  ];
+  const usable = candidates.filter((c) => c.usable);
+  const reason = candidates.map((c) => `${c.backend}: ${c.reason}`).join('; ');
+  return { capability: 'nvram-devices', backend: usable.map((c) => c.backend).join(','), reason, candidates };
+}
+
+function dirtyTracking(facts: MachineFacts, features: Feature[]): BackendChoice {
+  const uffd = present(features, 'uffd-wp-async');
+  const scan = present(features, 'pagemap-scan');
+  const cycle = wpCycleWorks(facts.pagemapScan);
+  const uffdWhyNot = !uffd
+    ? 'needs uffd-wp-async, which is absent'
+    : !scan
+      ? 'needs pagemap-scan, which is absent'
+      : 'the PM_SCAN_WP_MATCHING cycle did not work on scratch pages (see pagemap-scan)';
+  const softDirty = feature(features, 'soft-dirty');
+  return firstUsable('dirty-tracking', [
+    {
+      backend: 'uffd-wp',
+      usable: uffd && scan && cycle,
+      reason:
+        uffd && scan && cycle
+          ? 'userfaultfd WP_ASYNC and PAGEMAP_SCAN both work: the kernel records writes without a fault reaching salvor, one scan per round'
+          : uffdWhyNot,
+    },
+    {
+      backend: 'soft-dirty',
+      usable: softDirty?.present ?? false,
+      reason: softDirty?.present
+        ? 'soft-dirty bits work: clear_refs then one pagemap read per round (uffd-wp is unavailable)'
+        : `soft-dirty is absent: ${softDirty?.reason ?? 'not probed'}`,
+    },
+    {
+      backend: 'mprotect',
+      usable: true,
+      reason: 'always possible, but every first write to a page after a round traps to a signal handler in salvor',
+    },
+    {
+      backend: 'hash-scan',
+      usable: true,
+      reason: 'always possible: hashes every page each round; cheaper than write protection only when most pages change',
+    },
+  ]);
+}
+
+function tee(facts: MachineFacts, features: Feature[]): BackendChoice {
+  const found = feature(features, 'tee');
+  const opened = openTeeClients(facts.teeDevices).map((d) => d.path);
+  return firstUsable('tee', [
+    { backend: 'linux', usable: found?.present ?? false, reason: found?.present ? `${opened.join(', ')} opened` : `tee is absent: ${found?.reason}` },
+    { backend: 'sim', usable: true, reason: 'simulated TEE (no /dev/teeN usable); exercises the same recovery steps with fault injection' },
+  ]);
+}
+
+function gpu(features: Feature[]): BackendChoice {
+  const cuda = feature(features, 'libcuda');
+  const kfd = present(features, 'amd-kfd') ? '; /dev/kfd is present, but salvor has no AMD backend yet' : '';
+  return firstUsable('gpu', [
+    { backend: 'cuda', usable: cuda?.present ?? false, reason: cuda?.present ? `libcuda.so.1 with cuInit${kfd}` : `libcuda is absent: ${cuda?.reason}` },
+    { backend: 'sim', usable: true, reason: `simulated GPU contexts (no CUDA driver library)${kfd}` },
+  ]);
+}
+
+/** Which backend each capability would use, given what was found. Policy lives here, nowhere else. */
+export function chooseBackends(facts: MachineFacts, features: Feature[]): BackendChoice[] {
+  return [nvramCrc(facts, features), nvramDevices(facts), dirtyTracking(facts, features), tee(facts, features), gpu(features)];
+}
