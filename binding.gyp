@@ -6,6 +6,7 @@
         "native/addon.cc",
         "native/errors.cc",
         "native/crc/crc32c.cc",
+        "native/crc/crc32c_x86.cc",
         "native/crc/crc32.cc",
         "native/crc/crc_binding.cc",
         "native/nvram/verify.cc",
