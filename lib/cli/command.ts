@@ -1,4 +1,4 @@
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { Exit, type ExitCode } from './exit-codes';
 import { makeOutput, reportError, type Output } from './output';
 
@@ -34,9 +34,9 @@ export function verb<O extends { json?: boolean }>(cmd: Command, handler: VerbHa
 /** Parses an integer option (decimal, 0x hex, or with a K/M suffix of 1024 units). */
 export function parseSize(value: string, name: string): number {
   const m = /^(0x[0-9a-f]+|\d+)([kKmM](?:i?B)?)?$/.exec(value.trim());
-  if (!m) throw new CommanderError(Exit.usage, 'salvor.badNumber', `${name}: '${value}' is not a size (bytes, 0x.., or with K/M)`);
+  if (!m) throw new InvalidArgumentError(`'${value}' is not a size (bytes, 0x.., or with K/M)`);
   let n = Number(m[1]);
   if (m[2]) n *= /^[kK]/.test(m[2]) ? 1024 : 1024 * 1024;
-  if (!Number.isSafeInteger(n)) throw new CommanderError(Exit.usage, 'salvor.badNumber', `${name}: '${value}' is too large`);
+  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError(`${name} '${value}' is too large`);
   return n;
 }

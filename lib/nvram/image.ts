@@ -1,6 +1,5 @@
 import type { NvramDevice } from './device';
-import { encodeRecord, encodeStamp, Stage, type JournalRecord } from './journal';
-import { crc32c } from '../../bindings/crc';
+import { encodeRecord, encodeStamp, rangeDigest, Stage, type JournalRecord } from './journal';
 import { JOURNAL_SECTOR, STAMP_SECTOR, sealSector, TRAILER, type Geometry } from './layout';
 
 /**
@@ -61,9 +60,9 @@ export class NvramImage {
    * stamp; each step flushed before the next. After a cut at any write, journal recovery yields
    * exactly the old contents or exactly the new.
    */
-  async commit(previous: JournalRecord | undefined, first: number, sealed: Buffer): Promise<JournalRecord> {
+  async commit(lastSeq: bigint, first: number, sealed: Buffer): Promise<JournalRecord> {
     const count = sealed.length / this.geo.sectorSize;
-    const record: JournalRecord = { seq: (previous?.seq ?? 0n) + 1n, first, count, newCrc: crc32c(sealed) };
+    const record: JournalRecord = { seq: lastSeq + 1n, first, count, newCrc: rangeDigest(sealed, this.geo.sectorSize) };
     await this.write(JOURNAL_SECTOR, encodeRecord(record, this.geo.sectorSize));
     await this.flush();
     await this.write(this.geo.spareStart + first, sealed);

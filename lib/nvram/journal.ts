@@ -16,6 +16,30 @@ export const STAMP_SIZE = 24;
 export const Stage = { spareWritten: 1, closed: 2 } as const;
 export type StageValue = (typeof Stage)[keyof typeof Stage];
 
+/**
+ * The digest of a range's contents the record keeps: CRC-32C over each sector without its CRC field,
+ * chained. (A CRC over whole sealed sectors would not do: every valid sector leaves the same CRC
+ * residue, so old and new contents would digest alike.)
+ */
+export function rangeDigest(sealed: Buffer, sectorSize: number): number {
+  let crc = 0;
+  for (let at = 0; at < sealed.length; at += sectorSize) crc = crc32c(sealed.subarray(at, at + sectorSize - 4), crc);
+  return crc;
+}
+
+/** The highest sequence number the record or any stamp carries: the next write uses one more. */
+export function lastSequence(recordSector: Buffer, stampSector: Buffer, geo: Geometry): bigint {
+  let seq = decodeRecord(recordSector, geo)?.seq ?? 0n;
+  for (let at = 0; at + STAMP_SIZE <= stampSector.length; at += STAMP_SIZE) {
+    const slot = stampSector.subarray(at, at + STAMP_SIZE);
+    if (slot.readUInt32LE(0) === STAMP_MAGIC && slot.readUInt32LE(16) === crc32c(slot.subarray(0, 16))) {
+      const s = slot.readBigUInt64LE(8);
+      if (s > seq) seq = s;
+    }
+  }
+  return seq;
+}
+
 export interface JournalRecord {
   seq: bigint;
   first: number;
@@ -56,9 +80,10 @@ export function hasStamp(stampSector: Buffer, seq: bigint, stage: StageValue): b
 }
 
 /** What an interrupted write needs: nothing, copy spare->data (roll forward), or data->spare (roll back). */
-export type JournalAction =
-  | { kind: 'none'; record?: JournalRecord }
-  | { kind: 'roll-forward' | 'roll-back'; record: JournalRecord };
+export type JournalAction = ({ kind: 'none'; record?: JournalRecord } | { kind: 'roll-forward' | 'roll-back'; record: JournalRecord }) & {
+  /** The highest sequence number seen in the record or the stamps. */
+  lastSeq: bigint;
+};
 
 export function planJournal(
   recordSector: Buffer,
@@ -67,8 +92,9 @@ export function planJournal(
   geo: Geometry,
 ): JournalAction {
   const record = decodeRecord(recordSector, geo);
-  if (!record) return { kind: 'none' };
-  if (hasStamp(stampSector, record.seq, Stage.closed)) return { kind: 'none', record };
-  const spareComplete = hasStamp(stampSector, record.seq, Stage.spareWritten) || crc32c(spareRange(record)) === record.newCrc;
-  return { kind: spareComplete ? 'roll-forward' : 'roll-back', record };
+  const lastSeq = lastSequence(recordSector, stampSector, geo);
+  if (!record) return { kind: 'none', lastSeq };
+  if (hasStamp(stampSector, record.seq, Stage.closed)) return { kind: 'none', record, lastSeq };
+  const spareComplete = hasStamp(stampSector, record.seq, Stage.spareWritten) || rangeDigest(spareRange(record), geo.sectorSize) === record.newCrc;
+  return { kind: spareComplete ? 'roll-forward' : 'roll-back', record, lastSeq };
 }

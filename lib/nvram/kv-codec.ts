@@ -75,30 +75,47 @@ function decodeValue(type: number, bytes: Buffer): NvramValue | undefined {
   return undefined;
 }
 
-/** Reads every intact entry; damaged ones are counted and skipped, never guessed. */
+/**
+ * Reads every intact entry; damaged stretches are counted and skipped, never guessed. The whole blob
+ * is read, not only up to the used-bytes field: a sector restored from defaults can carry the store
+ * header of the defaults, and the entries after it are still the device's own. Anything that is not
+ * zero and not an intact entry, or intact entries past the used-bytes mark, count as damage.
+ */
 export function decodeKv(blob: Buffer): DecodedKv {
   let damaged = 0;
-  let end = blob.length;
+  let used = blob.length;
   if (blob.length >= BLOB_HEAD && blob.subarray(0, 4).equals(BLOB_MAGIC)) {
-    const used = blob.readUInt32LE(4);
-    if (BLOB_HEAD + used <= blob.length) end = BLOB_HEAD + used;
-    else damaged++;
-  } else damaged++;
+    used = BLOB_HEAD + blob.readUInt32LE(4);
+    if (used > blob.length) damaged++;
+  } else if (!isZero(blob.subarray(0, BLOB_HEAD))) damaged++;
   const byKey = new Map<string, NvramEntry>();
   let at = BLOB_HEAD;
-  while (at + ENTRY_HEAD + 4 <= end) {
-    const entry = readEntry(blob, at, end);
+  let beyondUsed = false;
+  while (at + ENTRY_HEAD + 4 <= blob.length) {
+    const entry = readEntry(blob, at, blob.length);
     if (entry) {
+      if (entry.next > used) beyondUsed = true;
       byKey.set(entry.entry.key, entry.entry);
       at = entry.next;
       continue;
     }
-    damaged++;
     const next = blob.indexOf(ENTRY_MAGIC, at + 1);
-    if (next < 0 || next >= end) break;
+    const skippedTo = next < 0 ? blob.length : next;
+    if (!isZero(blob.subarray(at, skippedTo))) damaged++;
+    if (next < 0) break;
     at = next;
   }
+  if (beyondUsed) damaged++;
   return { entries: [...byKey.values()], damaged };
+}
+
+const ZEROS = Buffer.alloc(65536);
+function isZero(b: Buffer): boolean {
+  for (let at = 0; at < b.length; at += ZEROS.length) {
+    const part = b.subarray(at, at + ZEROS.length);
+    if (!part.equals(ZEROS.subarray(0, part.length))) return false;
+  }
+  return true;
 }
 
 function readEntry(blob: Buffer, at: number, end: number): { entry: NvramEntry; next: number } | undefined {

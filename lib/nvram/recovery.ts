@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { SalvorError } from '../../bindings/salvor-error';
 import { defaultsImage, writeFreshLayout } from './fresh-layout';
 import { encodeHeader, HEADER_COPY_SECTOR, HEADER_SECTOR } from './layout';
+import { makeDeviceRecord, writeDeviceRecord } from './registry';
 import type { SalvorNvram } from './salvor-store';
 import type { CheckReport, HeaderOutcome, RecoverReport, SectorFinding } from './store';
 
@@ -49,12 +50,17 @@ export async function recoverStore(store: SalvorNvram): Promise<RecoverReport> {
   if (!store.headers.header) {
     await backupImage(store);
     const header = await writeFreshLayout(store.device, geo, defaults.entries, 1n);
+    // Keep what the rebuild used, so the next loss of both headers needs no options either.
+    if (!store.headers.record || store.options.defaultsPath) {
+      const defaultsPath = store.options.defaultsPath ?? store.headers.record?.defaultsPath ?? null;
+      await writeDeviceRecord(store.options.stateDir, makeDeviceRecord(store.device.path, geo.size, geo.sectorSize, defaultsPath, defaults.entries));
+    }
     store.image.bytes.set(await store.device.read(0, geo.size));
     for (let s = 0; s < geo.spareStart + geo.dataSectors; s++) if (s !== 2 && s !== 3) recovered.push({ sector: s, source: 'defaults' });
     Object.assign(store.headers, { primary: 'ok', copy: 'ok', header });
     store.badData = [];
     store.badSpare = [];
-    store.journal = { kind: 'none' };
+    store.journal = { kind: 'none', lastSeq: 0n };
   } else {
     const header = store.headers.header;
     if (store.headers.primary === 'bad') {

@@ -150,8 +150,8 @@ export class SalvorNvram implements NvramStore {
   }
 
   private async commitRange(first: number, sealed: Buffer): Promise<void> {
-    const record = await this.image.commit(this.journal.record, first, Buffer.from(sealed));
-    this.journal = { kind: 'none', record };
+    const record = await this.image.commit(this.journal.lastSeq, first, Buffer.from(sealed));
+    this.journal = { kind: 'none', record, lastSeq: record.seq };
   }
 
   /** Writes refuse a damaged store: recovery decides what to keep, not a `set` that happens to run. */
@@ -181,7 +181,7 @@ export class SalvorNvram implements NvramStore {
     await this.image.write(target + first, Buffer.from(this.image.sectors(target + first, count)));
     await this.image.flush();
     await this.image.stamp(seq, Stage.closed);
-    this.journal = { kind: 'none', record: action.record };
+    this.journal = { kind: 'none', record: action.record, lastSeq: action.lastSeq };
     return action.kind;
   }
 

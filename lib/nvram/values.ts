@@ -19,7 +19,7 @@ export function parseCliValue(text: string, type: ValueType): NvramValue {
     try {
       return { type, value: checkInt64(v) };
     } catch (e) {
-      throw bad((e as Error).message);
+      throw new SalvorError('SALVOR_BAD_INPUT', `value ${(e as Error).message}`);
     }
   }
   const hex = text.replace(/^0x/, '');

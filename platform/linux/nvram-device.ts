@@ -45,6 +45,7 @@ class KernelNvramDevice implements NvramDevice {
   }
 
   async flush(): Promise<void> {
+    this.check(0, 0);
     // sysfs nvmem attributes write straight through and reject fsync; everything else must sync.
     if (this.kind === 'nvmem') return;
     await this.fh.sync().catch((e) => {
@@ -53,6 +54,7 @@ class KernelNvramDevice implements NvramDevice {
   }
 
   async lock(exclusive: boolean, timeoutMs: number): Promise<void> {
+    this.check(0, 0);
     const deadline = Date.now() + timeoutMs;
     for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
       if (callNative(() => addon().lockDevice(this.fh.fd, exclusive), this.path)) return;

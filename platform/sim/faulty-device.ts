@@ -7,20 +7,20 @@ import type { NvramDevice } from '../../lib/nvram/device';
  * triggers the cut: each unflushed write then lands whole, not at all, as a prefix (torn), or with
  * garbage over its sectors, chosen by a seeded generator, and the device stops.
  *
- * SALVOR_FAULT=nvram-cut:WRITES[:SEED[:MODE]]  MODE = lose (default: random per write) | keep | torn | garbage
+ * SALVOR_FAULT=nvram-cut:WRITES[:SEED[:MODE]]  MODE = random (the default: chosen per write) | keep | lose | torn | garbage
  * On the cut the process is killed (SIGKILL) unless SALVOR_FAULT_ACTION=throw.
  */
 export interface FaultPlan {
   cutAfterWrites: number;
   seed: number;
-  mode: 'random' | 'keep' | 'torn' | 'garbage';
+  mode: 'random' | 'keep' | 'lose' | 'torn' | 'garbage';
   onCut: 'kill' | 'throw';
 }
 
 export function faultPlanFromEnv(env: NodeJS.ProcessEnv): FaultPlan | undefined {
   const spec = env.SALVOR_FAULT;
   if (!spec) return undefined;
-  const m = /^nvram-cut:(\d+)(?::(\d+))?(?::(random|keep|torn|garbage))?$/.exec(spec);
+  const m = /^nvram-cut:(\d+)(?::(\d+))?(?::(random|keep|lose|torn|garbage))?$/.exec(spec);
   if (!m) throw new SalvorError('SALVOR_USAGE', `SALVOR_FAULT='${spec}' is not nvram-cut:WRITES[:SEED[:MODE]]`);
   return {
     cutAfterWrites: Number(m[1]),
@@ -64,7 +64,10 @@ class FaultyDevice implements NvramDevice {
     return this.inner.kind;
   }
 
+  private closed = false;
+
   private alive(): void {
+    if (this.closed) throw new SalvorError('SALVOR_CLOSED', `device ${this.path} is closed`, { path: this.path });
     if (this.dead) throw new SalvorError('SALVOR_POWER_CUT', `emulated power cut on ${this.path}`, { path: this.path });
   }
 
@@ -94,7 +97,12 @@ class FaultyDevice implements NvramDevice {
     for (const w of this.pending) {
       const mode = this.plan.mode === 'random' ? (['keep', 'lose', 'torn', 'garbage'] as const)[Math.floor(this.random() * 4)] : this.plan.mode;
       if (mode === 'keep') await this.inner.write(w.offset, w.data);
-      else if (mode === 'torn') await this.inner.write(w.offset, w.data.subarray(0, Math.floor(this.random() * w.data.length)));
+      else if (mode === 'torn') {
+        // Half the tears fall on a 256-byte boundary, as a disk persists whole sectors of a larger write.
+        let keep = Math.floor(this.random() * w.data.length);
+        if (this.random() < 0.5) keep -= keep % 256;
+        await this.inner.write(w.offset, w.data.subarray(0, keep));
+      }
       else if (mode === 'garbage') {
         const junk = Buffer.from(w.data);
         for (let i = Math.floor(this.random() * junk.length); i < junk.length; i++) junk[i] = Math.floor(this.random() * 256);
@@ -112,6 +120,7 @@ class FaultyDevice implements NvramDevice {
     return this.inner.lock(exclusive, timeoutMs);
   }
   close(): Promise<void> {
+    this.closed = true;
     this.pending = []; // unflushed writes are lost on close without flush, as on power loss
     return this.inner.close();
   }

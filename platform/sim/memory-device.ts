@@ -1,11 +1,18 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SalvorError } from '../../bindings/salvor-error';
+
+/** flock semantics over shared bytes: many shared holders or one exclusive; per handle, re-locking converts. */
+interface LockState {
+  shared: Set<MemoryNvramDevice>;
+  exclusive: MemoryNvramDevice | undefined;
+}
+const locks = new WeakMap<Buffer, LockState>();
 import { checkAccess, type NvramDevice } from '../../lib/nvram/device';
 
 /** A simulated NVRAM held in memory: for hosts without the part, and for the contract suite. */
 export class MemoryNvramDevice implements NvramDevice {
   readonly kind = 'sim' as const;
   private closed = false;
-  private locked = false;
   constructor(
     readonly path: string,
     readonly bytes: Buffer,
@@ -27,13 +34,32 @@ export class MemoryNvramDevice implements NvramDevice {
   async flush(): Promise<void> {
     this.check(0, 0);
   }
-  async lock(_exclusive: boolean, _timeoutMs: number): Promise<void> {
+  async lock(exclusive: boolean, timeoutMs: number): Promise<void> {
     this.check(0, 0);
-    if (this.locked) throw new SalvorError('SALVOR_LOCKED', `${this.path} is already locked`, { path: this.path });
-    this.locked = true;
+    let state = locks.get(this.bytes);
+    if (!state) locks.set(this.bytes, (state = { shared: new Set(), exclusive: undefined }));
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const others = exclusive ? [...state.shared].some((h) => h !== this) || (state.exclusive && state.exclusive !== this) : state.exclusive && state.exclusive !== this;
+      if (!others) break;
+      if (Date.now() >= deadline)
+        throw new SalvorError('SALVOR_LOCKED', `${this.path} is locked by another holder (waited ${timeoutMs} ms)`, { path: this.path });
+      await sleep(Math.min(20, Math.max(1, deadline - Date.now())));
+    }
+    this.unlock();
+    if (exclusive) state.exclusive = this;
+    else state.shared.add(this);
   }
+
+  private unlock(): void {
+    const state = locks.get(this.bytes);
+    if (!state) return;
+    state.shared.delete(this);
+    if (state.exclusive === this) state.exclusive = undefined;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
-    this.locked = false;
+    this.unlock();
   }
 }
