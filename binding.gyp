@@ -10,6 +10,7 @@
         "native/crc/crc32.cc",
         "native/crc/crc_binding.cc",
         "native/nvram/verify.cc",
+        "native/pages/hash_scan.cc",
         "native/sys/device.cc",
         "native/sys/probe.cc",
         "native/sys/probe_cpu.cc",

@@ -11,6 +11,12 @@ export interface NativeAddon {
   verifySectors(region: Uint8Array, sectorSize: number, firstIndex: number): number[];
   verifySectorsAsync(region: Uint8Array, sectorSize: number, firstIndex: number): Promise<number[]>;
   sealSectors(region: Uint8Array, sectorSize: number, firstIndex: number): void;
+  hashPages(region: Uint8Array, pageSize: number, out: Uint8Array): void;
+  scanPages(region: Uint8Array, pageSize: number, hashes: Uint8Array, threads?: number): Promise<Uint32Array>;
+  scanPagesSync(region: Uint8Array, pageSize: number, hashes: Uint8Array, threads?: number): Uint32Array;
+  xxh64(buf: Uint8Array, seed?: bigint): bigint;
+  hashScanBackend: string;
+  hashScanDefaultThreads: number;
   deviceInfo(fd: number): { kind: 'file' | 'block' | 'char' | 'directory' | 'other'; size: number; logicalBlockSize: number };
   lockDevice(fd: number, exclusive: boolean): boolean;
   unlockDevice(fd: number): void;

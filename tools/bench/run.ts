@@ -8,6 +8,7 @@ import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { crc32cBackend } from '../../bindings/crc';
 import { crc32cBenchmark } from './crc32c';
+import { hashScanBenchmark } from './hash-scan';
 import { nvramCheckBenchmark } from './nvram-check';
 import { verifySectorsBenchmark } from './verify-sectors';
 
@@ -35,7 +36,7 @@ export interface Benchmark {
   setup: () => Promise<{ subject: Side; anchor: Side; extras?: Side[] }>;
 }
 
-const benchmarks: Benchmark[] = [crc32cBenchmark, verifySectorsBenchmark, nvramCheckBenchmark];
+const benchmarks: Benchmark[] = [crc32cBenchmark, verifySectorsBenchmark, nvramCheckBenchmark, hashScanBenchmark];
 
 const WARMUP = 3;
 const MIN_REPEATS = 5;
