@@ -8,6 +8,7 @@ import type { NvramStore } from './lib/nvram/store';
 
 export { SalvorError } from './bindings/salvor-error';
 export { crc32, crc32c, crc32cBackend } from './bindings/crc';
+export { encodePageDelta, applyPageDelta, encodePageDeltas, applyPageDeltas } from './lib/replication/page-delta';
 export type { CheckReport, RecoverReport, NvramStore, NvramValue, NvramEntry, SectorFinding } from './lib/nvram/store';
 export type { SalvorNvram } from './lib/nvram/salvor-store';
 export { parseUbootConfig } from './lib/nvram/uboot/fw-env-config';

@@ -26,6 +26,13 @@ export interface NativeAddon {
   probeSoftDirty(): SoftDirtyFacts;
   probeLoopControl(): LoopControlFacts;
   probeLibcuda(): LibcudaFacts;
+  encodePageDelta(oldPage: Uint8Array, newPage: Uint8Array): Buffer;
+  applyPageDelta(oldPage: Uint8Array, delta: Uint8Array): Buffer;
+  encodePageDeltas(oldPages: Uint8Array, newPages: Uint8Array, pageSize: number, pageIndexes?: Uint32Array): Buffer;
+  encodePageDeltasAsync(oldPages: Uint8Array, newPages: Uint8Array, pageSize: number, pageIndexes?: Uint32Array): Promise<Buffer>;
+  applyPageDeltas(pages: Uint8Array, deltas: Uint8Array, pageSize: number): number;
+  applyPageDeltasAsync(pages: Uint8Array, deltas: Uint8Array, pageSize: number): Promise<number>;
+  pageDeltaBackend: string;
 }
 
 let loaded: NativeAddon | undefined;

@@ -16,6 +16,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   salvor::InitVerify(env, exports);
   salvor::InitDevice(env, exports);
   salvor::InitProbe(env, exports);
+  salvor::InitDelta(env, exports);
   salvor::InitHashScan(env, exports);
   return exports;
 }

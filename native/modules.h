@@ -7,5 +7,6 @@ void InitCrc(Napi::Env env, Napi::Object exports);
 void InitVerify(Napi::Env env, Napi::Object exports);
 void InitDevice(Napi::Env env, Napi::Object exports);
 void InitProbe(Napi::Env env, Napi::Object exports);
+void InitDelta(Napi::Env env, Napi::Object exports);
 void InitHashScan(Napi::Env env, Napi::Object exports);
 }  // namespace salvor

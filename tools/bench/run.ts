@@ -10,6 +10,7 @@ import { crc32cBackend } from '../../bindings/crc';
 import { crc32cBenchmark } from './crc32c';
 import { hashScanBenchmark } from './hash-scan';
 import { nvramCheckBenchmark } from './nvram-check';
+import { pageDeltaApplyBenchmark, pageDeltaEncodeBenchmark } from './page-delta';
 import { verifySectorsBenchmark } from './verify-sectors';
 
 /** One side of a comparison: a call that processes `bytes` bytes. */
@@ -36,7 +37,7 @@ export interface Benchmark {
   setup: () => Promise<{ subject: Side; anchor: Side; extras?: Side[] }>;
 }
 
-const benchmarks: Benchmark[] = [crc32cBenchmark, verifySectorsBenchmark, nvramCheckBenchmark, hashScanBenchmark];
+const benchmarks: Benchmark[] = [crc32cBenchmark, verifySectorsBenchmark, nvramCheckBenchmark, hashScanBenchmark, pageDeltaEncodeBenchmark, pageDeltaApplyBenchmark];
 
 const WARMUP = 3;
 const MIN_REPEATS = 5;
