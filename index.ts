@@ -5,8 +5,12 @@ import { formatNvram as formatWith, type FormatOptions, type FormatResult } from
 import { openStore } from './lib/nvram/open';
 import type { SalvorNvram } from './lib/nvram/salvor-store';
 import type { NvramStore } from './lib/nvram/store';
+import { TrackedRegion, type TrackerDecisionEvent } from './lib/replication/tracked-region';
+import type { BackendChoice } from './lib/replication/dirty-tracker';
+import { linuxTrackerCosts, openLinuxMemory } from './platform/linux/tracked-memory';
 
-export { SalvorError } from './bindings/salvor-error';
+import { SalvorError } from './bindings/salvor-error';
+export { SalvorError };
 export { crc32, crc32c, crc32cBackend } from './bindings/crc';
 export { encodePageDelta, applyPageDelta, encodePageDeltas, applyPageDeltas } from './lib/replication/page-delta';
 export type { CheckReport, RecoverReport, NvramStore, NvramValue, NvramEntry, SectorFinding } from './lib/nvram/store';
@@ -41,4 +45,28 @@ export function openNvram(options: OpenNvramOptions): Promise<NvramStore> {
 /** Lays out a fresh salvor-format NVRAM (see `salvor nvram format`). */
 export function formatNvram(device: string, options: Omit<FormatOptions, 'stateDir'> & { stateDir?: string }): Promise<FormatResult> {
   return formatWith(device, openKernelNvramDevice, { ...options, stateDir: stateDirOf(options.stateDir) });
+}
+
+export type { PageRun, TrackerKind, BackendChoice } from './lib/replication/dirty-tracker';
+export type { TrackedRegion, TrackerDecisionEvent } from './lib/replication/tracked-region';
+
+export interface OpenRegionOptions {
+  /** Anonymous memory owned by salvor (a multiple of the 4096-byte page size). */
+  size?: number;
+  /** A shared-memory or regular file (a whole number of pages), mapped shared; any process may write it. */
+  path?: string;
+  /** Tracker: 'auto' (default) or one of 'uffd-wp', 'soft-dirty', 'mprotect', 'hash'. */
+  backend?: BackendChoice;
+  /** Threads for the hash scan (default: up to 4). */
+  hashThreads?: number;
+  onDecision?: (event: TrackerDecisionEvent) => void;
+}
+
+/** Opens a region whose written pages `collect()` reports round by round (docs/replication.md). */
+export async function openRegion(options: OpenRegionOptions): Promise<TrackedRegion> {
+  const kinds = ['auto', 'uffd-wp', 'soft-dirty', 'mprotect', 'hash'];
+  if (options.backend !== undefined && !kinds.includes(options.backend))
+    throw new SalvorError('SALVOR_BAD_INPUT', `backend '${String(options.backend)}' is not one of ${kinds.join(', ')}`);
+  const memory = openLinuxMemory(options);
+  return TrackedRegion.open(memory, { backend: options.backend ?? 'auto', costs: linuxTrackerCosts(), onDecision: options.onDecision });
 }

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { CpuFacts, LibcudaFacts, LoopControlFacts, PagemapScanFacts, SoftDirtyFacts, UserfaultfdFacts } from './probe';
+import type { NativeRegionClass } from './region';
 import { SalvorError } from './salvor-error';
 
 /** The native addon's exports, typed. Only this folder loads the .node file. */
@@ -33,6 +34,10 @@ export interface NativeAddon {
   applyPageDeltas(pages: Uint8Array, deltas: Uint8Array, pageSize: number): number;
   applyPageDeltasAsync(pages: Uint8Array, deltas: Uint8Array, pageSize: number): Promise<number>;
   pageDeltaBackend: string;
+  Region: NativeRegionClass;
+  measureWriteFaultCost(kind: 'uffd-wp' | 'mprotect' | 'soft-dirty', pages: number): number;
+  /** Starts a native thread writing random pages of a Region; the returned function stops it and returns the write count. */
+  startWriteLoad(region: object, seed: number, burstPages: number): () => number;
 }
 
 let loaded: NativeAddon | undefined;

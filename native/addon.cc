@@ -18,6 +18,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   salvor::InitProbe(env, exports);
   salvor::InitDelta(env, exports);
   salvor::InitHashScan(env, exports);
+  salvor::InitRegion(env, exports);
+  salvor::InitCalibrate(env, exports);
+  salvor::InitWriteLoad(env, exports);
   return exports;
 }
 

@@ -9,4 +9,7 @@ void InitDevice(Napi::Env env, Napi::Object exports);
 void InitProbe(Napi::Env env, Napi::Object exports);
 void InitDelta(Napi::Env env, Napi::Object exports);
 void InitHashScan(Napi::Env env, Napi::Object exports);
+void InitRegion(Napi::Env env, Napi::Object exports);
+void InitCalibrate(Napi::Env env, Napi::Object exports);
+void InitWriteLoad(Napi::Env env, Napi::Object exports);
 }  // namespace salvor

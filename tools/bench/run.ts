@@ -11,6 +11,7 @@ import { crc32cBenchmark } from './crc32c';
 import { hashScanBenchmark } from './hash-scan';
 import { nvramCheckBenchmark } from './nvram-check';
 import { pageDeltaApplyBenchmark, pageDeltaEncodeBenchmark } from './page-delta';
+import { trackingBenchmarks, writeFaultCosts } from './tracking';
 import { verifySectorsBenchmark } from './verify-sectors';
 
 /** One side of a comparison: a call that processes `bytes` bytes. */
@@ -35,9 +36,21 @@ export interface Benchmark {
   target: Target;
   /** Builds the inputs (outside the timed part) and returns the sides: subject, anchor, then extras. */
   setup: () => Promise<{ subject: Side; anchor: Side; extras?: Side[] }>;
+  /** Further verdicts over all measured sides (subject, anchor, extras in order): lines to print and JSON fields. */
+  summarize?: (measured: { label: string; medianMs: number }[]) => { lines: string[]; json: Record<string, unknown> };
+  /** Frees what setup built (large regions) once the last benchmark that shares it has run. */
+  teardown?: () => void;
 }
 
-const benchmarks: Benchmark[] = [crc32cBenchmark, verifySectorsBenchmark, nvramCheckBenchmark, hashScanBenchmark, pageDeltaEncodeBenchmark, pageDeltaApplyBenchmark];
+const benchmarks: Benchmark[] = [
+  crc32cBenchmark,
+  verifySectorsBenchmark,
+  nvramCheckBenchmark,
+  hashScanBenchmark,
+  pageDeltaEncodeBenchmark,
+  pageDeltaApplyBenchmark,
+  ...trackingBenchmarks,
+];
 
 const WARMUP = 3;
 const MIN_REPEATS = 5;
@@ -98,6 +111,8 @@ async function runOne(bench: Benchmark, repeats: number, backend: string): Promi
   process.stdout.write(`${line(s, 'subject')}\n${line(a, 'anchor')}\n`);
   for (const m of x) process.stdout.write(`${line(m, 'extra')}  ${ratioOf(bench.target, m, a).toFixed(2)}x vs anchor\n`);
   process.stdout.write(`  ${ratioName}: ${ratio.toFixed(2)}x, target ${sign} ${bench.target.value}x: ${met ? 'met' : 'NOT met'}\n`);
+  const summary = bench.summarize?.([s, a, ...x]);
+  for (const l of summary?.lines ?? []) process.stdout.write(`  ${l}\n`);
   const side = (m: Measured) => ({ label: m.label, medianMs: round(m.medianMs, 3), gbPerS: round(m.gbPerS, 2) });
   const json = {
     benchmark: bench.name,
@@ -110,6 +125,7 @@ async function runOne(bench: Benchmark, repeats: number, backend: string): Promi
     ratio: round(ratio, 2),
     target: bench.target.value,
     met,
+    ...summary?.json,
   };
   process.stdout.write(`${JSON.stringify(json)}\n`);
 }
@@ -138,7 +154,9 @@ async function main(argv: string[]): Promise<void> {
   const selected = names.length ? benchmarks.filter((b) => names.includes(b.name)) : benchmarks;
   const backend = crc32cBackend();
   process.stdout.write(`salvor bench: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} CPUs, Node ${process.version}, CRC-32C backend ${backend}\n`);
+  if (selected.some((b) => b.name.startsWith('tracking-'))) process.stdout.write(`write-fault cost (ns per page): ${JSON.stringify(writeFaultCosts())}\n`);
   for (const bench of selected) await runOne(bench, repeats, backend);
+  for (const bench of selected) bench.teardown?.();
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {

@@ -89,9 +89,13 @@ t.test('writes take the device lock and keep it until close', async (t) => {
   t.equal(opened.length, 1, 'both copies share one device handle');
   await env.set('b', { type: 'string', value: '2' });
   await env.set('c', { type: 'string', value: '3' });
-  await t.rejects(opened[0].lock(true, 0), { code: 'SALVOR_LOCKED' }, 'lock held after the write');
+  const other = new MemoryNvramDevice('/dev/sim0', images.get('/dev/sim0')!); // a second handle, as another process has
+  await t.rejects(other.lock(false, 0), { code: 'SALVOR_LOCKED' }, 'lock held after the write');
   await env.close();
   await env.close();
+  await other.lock(true, 0);
+  t.pass('close released the lock');
+  await other.close();
   await t.rejects(opened[0].read(0, 1), { code: 'SALVOR_CLOSED' }, 'close closed the device');
   await t.rejects(env.get('a'), { code: 'SALVOR_CLOSED' });
 });

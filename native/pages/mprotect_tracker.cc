@@ -1,0 +1,126 @@
+// Tracking for kernels without userfaultfd WP_ASYNC or soft-dirty: tracked pages are read-only; the
+// first write to one faults, the SIGSEGV handler makes it writable and records it in a bitmap.
+// Ordering that loses no write: the handler unprotects, then sets the bit; Collect takes the bits,
+// then protects the pages it took. (A page whose bit was taken is read-only again before the caller
+// copies it, so a later write faults and is recorded for the next round.)
+// Limit: the kernel cannot fault on our behalf, so read(2) into tracked memory fails with EFAULT.
+#include <errno.h>
+#include <sys/mman.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+
+#include "tracker.h"
+
+namespace salvor {
+namespace {
+
+constexpr int kSlots = 64;
+
+struct Slot {
+  std::atomic<uintptr_t> base{0};
+  std::atomic<size_t> len{0};
+  std::atomic<std::atomic<uint64_t>*> bits{nullptr};
+};
+
+Slot g_slots[kSlots];
+std::atomic<int> g_inHandler{0};
+std::mutex g_slotsLock;
+
+bool OnWriteFault(void* addr) {
+  g_inHandler.fetch_add(1);
+  const uintptr_t a = reinterpret_cast<uintptr_t>(addr);
+  bool handled = false;
+  for (Slot& s : g_slots) {
+    uintptr_t base = s.base.load();
+    if (base == 0 || a < base || a >= base + s.len.load()) continue;
+    std::atomic<uint64_t>* bits = s.bits.load();
+    if (bits == nullptr) break;
+    const size_t page = (a - base) / SystemPageSize();
+    if (mprotect(reinterpret_cast<void*>(base + page * SystemPageSize()), SystemPageSize(), PROT_READ | PROT_WRITE) != 0) break;
+    bits[page / 64].fetch_or(uint64_t(1) << (page % 64));
+    handled = true;
+    break;
+  }
+  g_inHandler.fetch_sub(1);
+  return handled;
+}
+
+class MprotectTracker : public Tracker {
+ public:
+  MprotectTracker(Mapping* m, Slot* slot, std::atomic<uint64_t>* bits, size_t words)
+      : Tracker(m), slot_(slot), bits_(bits), words_(words) {}
+  ~MprotectTracker() override { Disarm(); }
+
+  int Arm(const char** syscall) override {
+    for (size_t i = 0; i < words_; i++) bits_[i].store(0);
+    if (mprotect(mapping_->base(), mapping_->len(), PROT_READ) != 0) {
+      *syscall = "mprotect";
+      return -errno;
+    }
+    return 0;
+  }
+
+  int Collect(std::vector<uint32_t>* runs, const char** syscall) override {
+    const size_t pageSize = SystemPageSize();
+    const size_t total = pages();
+    const size_t from = runs->size();
+    for (size_t w = 0; w < words_; w++) {
+      uint64_t taken = bits_[w].exchange(0);
+      while (taken != 0) {
+        int b = __builtin_ctzll(taken);
+        taken &= taken - 1;
+        size_t page = w * 64 + size_t(b);
+        if (page < total) AppendRun(runs, uint32_t(page), 1);
+      }
+    }
+    for (size_t i = from; i < runs->size(); i += 2)
+      if (mprotect(mapping_->base() + size_t((*runs)[i]) * pageSize, size_t((*runs)[i + 1]) * pageSize, PROT_READ) != 0) {
+        *syscall = "mprotect";
+        return -errno;
+      }
+    return 0;
+  }
+
+  void Disarm() override {
+    if (slot_ == nullptr) return;
+    mprotect(mapping_->base(), mapping_->len(), PROT_READ | PROT_WRITE);
+    {
+      std::lock_guard<std::mutex> hold(g_slotsLock);
+      slot_->base.store(0);
+      slot_->bits.store(nullptr);
+    }
+    while (g_inHandler.load() != 0) {
+    }  // a handler that saw the slot finishes before the bitmap goes
+    delete[] bits_;
+    slot_ = nullptr;
+  }
+
+ private:
+  Slot* slot_;
+  std::atomic<uint64_t>* bits_;
+  size_t words_;
+};
+
+}  // namespace
+
+Tracker* NewMprotectTracker(Mapping* m, int* err, const char** syscall) {
+  InstallFaultHandler(OnWriteFault);
+  const size_t words = (m->len() / SystemPageSize() + 63) / 64;
+  std::lock_guard<std::mutex> hold(g_slotsLock);
+  for (Slot& s : g_slots) {
+    if (s.base.load() != 0) continue;
+    auto* bits = new std::atomic<uint64_t>[words];
+    for (size_t i = 0; i < words; i++) bits[i].store(0);
+    s.len.store(m->len());
+    s.bits.store(bits);
+    s.base.store(reinterpret_cast<uintptr_t>(m->base()));
+    return new MprotectTracker(m, &s, bits, words);
+  }
+  *err = EMFILE;
+  *syscall = "mprotect";
+  return nullptr;
+}
+
+}  // namespace salvor

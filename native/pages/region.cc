@@ -1,0 +1,409 @@
+// Region: memory salvor tracks page by page (native/pages/mapping.h), with any number of trackers
+// attached by kind. JS: new Region(size | path); buffer(); attach(kind, threads?); arm(kind) and
+// collect(kind) -> Promise (worker thread); detach(kind); fileSize(); close() (idempotent).
+#include <errno.h>
+
+#include <cstring>
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "../errors.h"
+#include "../modules.h"
+#include "tracker.h"
+
+namespace salvor {
+namespace {
+
+struct Attached {
+  std::unique_ptr<Tracker> tracker;
+  bool busy = false;
+  bool dropWhenIdle = false;
+};
+
+class Region : public Napi::ObjectWrap<Region> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Region",
+                       {InstanceMethod<&Region::Buffer>("buffer"), InstanceMethod<&Region::Attach>("attach"),
+                        InstanceMethod<&Region::Arm>("arm"), InstanceMethod<&Region::Collect>("collect"),
+                        InstanceMethod<&Region::Detach>("detach"), InstanceMethod<&Region::FileSize>("fileSize"),
+                        InstanceMethod<&Region::Close>("close"), InstanceMethod<&Region::Stage>("stage"),
+                        InstanceAccessor<&Region::Size>("size"),
+                        InstanceAccessor<&Region::Shared>("shared"), InstanceAccessor<&Region::Closed>("closed")});
+  }
+
+  explicit Region(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Region>(info) {
+    Napi::Env env = info.Env();
+    int err = 0;
+    const char* syscall = "";
+    if (info.Length() > 0 && info[0].IsString()) {
+      std::string path = info[0].As<Napi::String>();
+      size_t len = 0;
+      mapping_ = Mapping::SharedFile(path, &len, &err, &syscall);
+      if (mapping_ == nullptr && err == EINVAL && std::string(syscall) == "fstat") {
+        CodeError(env, "SALVOR_EINVAL", path + " holds " + std::to_string(len) + " bytes; a region must be a non-empty regular file of whole " +
+                                            std::to_string(SystemPageSize()) + "-byte pages")
+            .ThrowAsJavaScriptException();
+        return;
+      }
+      if (mapping_ == nullptr) {
+        ErrnoError(env, err, syscall, path).ThrowAsJavaScriptException();
+        return;
+      }
+    } else {
+      uint32_t pages = 0;
+      double size = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
+      if (size <= 0 || size != double(uint64_t(size)) || uint64_t(size) % SystemPageSize() != 0 ||
+          uint64_t(size) / SystemPageSize() > UINT32_MAX) {
+        CodeError(env, "SALVOR_EINVAL", "region size must be a positive multiple of the page size " + std::to_string(SystemPageSize()))
+            .ThrowAsJavaScriptException();
+        return;
+      }
+      (void)pages;
+      mapping_ = Mapping::Anonymous(size_t(size), &err, &syscall);
+      if (mapping_ == nullptr) {
+        ErrnoError(env, err, syscall).ThrowAsJavaScriptException();
+        return;
+      }
+    }
+    info.This().As<Napi::Object>().TypeTag(&kTypeTag);
+    napi_add_env_cleanup_hook(env, CleanupHook, this);
+  }
+
+  ~Region() override { Shutdown(); }
+
+  // Called by a worker when it is done with a tracker, on the JS thread.
+  void Finished(const std::string& kind) {
+    auto it = trackers_.find(kind);
+    if (it == trackers_.end()) return;
+    it->second.busy = false;
+    if (it->second.dropWhenIdle) Drop(it);
+    if (closing_ && !AnyBusy()) ReleaseMapping();
+  }
+
+  Mapping* mapping() const { return mapping_; }
+  // Marks every attached tracker busy (a stage restamps them) and returns them; Finished(kind) frees each.
+  std::vector<std::pair<std::string, Tracker*>> TakeAll() {
+    std::vector<std::pair<std::string, Tracker*>> all;
+    for (auto& [kind, a] : trackers_) {
+      a.busy = true;
+      all.emplace_back(kind, a.tracker.get());
+    }
+    return all;
+  }
+  static bool Is(Napi::Value v) { return v.IsObject() && v.As<Napi::Object>().CheckTypeTag(&kTypeTag); }
+  static constexpr napi_type_tag kTypeTag = {0x73616c766f725265ull, 0x67696f6e00000001ull};  // "salvorRegion", v1
+  bool closing() const { return closing_; }
+
+ private:
+  static void CleanupHook(void* self) { static_cast<Region*>(self)->Shutdown(); }
+
+  Napi::Value Size(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), mapping_ ? double(mapping_->len()) : 0); }
+  Napi::Value Shared(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), mapping_ && mapping_->shared()); }
+  Napi::Value Closed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), closing_); }
+
+  bool Open(Napi::Env env) {
+    if (!closing_ && mapping_ != nullptr) return true;
+    CodeError(env, "SALVOR_CLOSED", "region is closed").ThrowAsJavaScriptException();
+    return false;
+  }
+
+  Napi::Value Buffer(const Napi::CallbackInfo& info) {
+    if (!Open(info.Env())) return info.Env().Undefined();
+    if (buffer_.IsEmpty()) {
+      mapping_->Ref();
+      auto buf = Napi::Buffer<uint8_t>::New(info.Env(), mapping_->base(), mapping_->len(),
+                                            [](Napi::Env, uint8_t*, Mapping* m) { m->Unref(); }, mapping_);
+      buffer_.Reset(buf, 1);
+    }
+    return buffer_.Value();
+  }
+
+  Napi::Value Attach(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Open(env)) return env.Undefined();
+    std::string kind = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+    if (trackers_.count(kind)) {
+      CodeError(env, "SALVOR_EINVAL", "tracker " + kind + " is already attached").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    int err = 0;
+    const char* syscall = "";
+    Tracker* t = nullptr;
+    if (kind == "uffd-wp")
+      t = NewUffdTracker(mapping_, &err, &syscall);
+    else if (kind == "mprotect")
+      t = NewMprotectTracker(mapping_, &err, &syscall);
+    else if (kind == "soft-dirty")
+      t = NewSoftDirtyTracker(mapping_, &err, &syscall);
+    else if (kind == "hash")
+      t = NewHashTracker(mapping_, info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0, &err, &syscall);
+    else {
+      CodeError(env, "SALVOR_EINVAL", "unknown tracker kind '" + kind + "'").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    if (t == nullptr) {
+      ErrnoError(env, err, syscall).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    trackers_[kind].tracker.reset(t);
+    return env.Undefined();
+  }
+
+  Napi::Value Stage(const Napi::CallbackInfo& info);
+  Napi::Value Arm(const Napi::CallbackInfo& info) { return Run(info, false); }
+  Napi::Value Collect(const Napi::CallbackInfo& info) { return Run(info, true); }
+  Napi::Value Run(const Napi::CallbackInfo& info, bool collect);
+
+  Napi::Value Detach(const Napi::CallbackInfo& info) {
+    std::string kind = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+    auto it = trackers_.find(kind);
+    if (it != trackers_.end()) {
+      if (it->second.busy)
+        it->second.dropWhenIdle = true;
+      else
+        Drop(it);
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value FileSize(const Napi::CallbackInfo& info) {
+    if (!Open(info.Env())) return info.Env().Undefined();
+    long long size = mapping_->FileSize();
+    if (size < 0) {
+      ErrnoError(info.Env(), int(-size), "fstat").ThrowAsJavaScriptException();
+      return info.Env().Undefined();
+    }
+    return Napi::Number::New(info.Env(), double(size));
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Shutdown();
+    return info.Env().Undefined();
+  }
+
+  // Idempotent: detaches idle trackers now and busy ones when their worker finishes; the memory is
+  // retired (zero pages, file released) once no tracker runs, and unmapped when JS drops the Buffer.
+  void Shutdown() {
+    if (closing_) return;
+    closing_ = true;
+    napi_remove_env_cleanup_hook(Env(), CleanupHook, this);
+    for (auto it = trackers_.begin(); it != trackers_.end();) {
+      auto next = std::next(it);
+      if (it->second.busy)
+        it->second.dropWhenIdle = true;
+      else
+        Drop(it);
+      it = next;
+    }
+    buffer_.Reset();
+    if (!AnyBusy()) ReleaseMapping();
+  }
+
+  void Drop(std::map<std::string, Attached>::iterator it) {
+    it->second.tracker->Disarm();
+    trackers_.erase(it);
+  }
+
+  bool AnyBusy() const {
+    for (auto& [kind, a] : trackers_)
+      if (a.busy) return true;
+    return false;
+  }
+
+  void ReleaseMapping() {
+    if (mapping_ == nullptr) return;
+    mapping_->Retire();
+    mapping_->Unref();
+    mapping_ = nullptr;
+  }
+
+  Mapping* mapping_ = nullptr;
+  bool closing_ = false;
+  Napi::Reference<Napi::Buffer<uint8_t>> buffer_;
+  std::map<std::string, Attached> trackers_;
+};
+
+// Baton for arm/collect: the tracker runs on a worker thread; the region object stays referenced.
+class TrackerWorker : public Napi::AsyncWorker {
+ public:
+  TrackerWorker(Napi::Env env, Region* region, Tracker* tracker, std::string kind, bool collect)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), region_(region), tracker_(tracker),
+        kind_(std::move(kind)), collect_(collect) {
+    self_.Reset(region->Value(), 1);
+  }
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    rc_ = collect_ ? tracker_->Collect(&runs_, &syscall_) : tracker_->Arm(&syscall_);
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    bool closed = region_->closing();
+    region_->Finished(kind_);
+    self_.Reset();
+    if (closed)
+      deferred_.Reject(CodeError(env, "SALVOR_CLOSED", "region was closed during " + std::string(collect_ ? "collect" : "arm")).Value());
+    else if (rc_ != 0)
+      deferred_.Reject((rc_ == -EFAULT ? CodeError(env, "SALVOR_SHRUNK", "the region's file shrank during the scan")
+                                       : ErrnoError(env, -rc_, syscall_))
+                           .Value());
+    else {
+      auto out = Napi::Uint32Array::New(env, runs_.size());
+      for (size_t i = 0; i < runs_.size(); i++) out[i] = runs_[i];
+      deferred_.Resolve(out);
+    }
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference self_;
+  Region* region_;
+  Tracker* tracker_;
+  std::string kind_;
+  bool collect_;
+  int rc_ = 0;
+  const char* syscall_ = "";
+  std::vector<uint32_t> runs_;
+};
+
+
+// Baton for stage(runs): copies the pages of `runs` out of the region (under a fault guard, since a
+// shared file may shrink) and lets every attached tracker restamp from the copy.
+class StageWorker : public Napi::AsyncWorker {
+ public:
+  StageWorker(Napi::Env env, Region* region, std::vector<uint32_t> runs, size_t pages)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), region_(region), runs_(std::move(runs)),
+        pages_(pages), trackers_(region->TakeAll()) {
+    self_.Reset(region->Value(), 1);
+    region->mapping()->Ref();
+    mapping_ = region->mapping();
+  }
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    const size_t pageSize = SystemPageSize();
+    staged_ = new uint8_t[pages_ * pageSize];
+    struct Copy {
+      const std::vector<uint32_t>* runs;
+      const uint8_t* base;
+      uint8_t* out;
+      size_t pageSize;
+    } copy{&runs_, mapping_->base(), staged_, pageSize};
+    ok_ = RunGuarded(
+        [](void* p) {
+          auto* c = static_cast<Copy*>(p);
+          uint8_t* out = c->out;
+          for (size_t i = 0; i + 1 < c->runs->size(); i += 2) {
+            size_t bytes = size_t((*c->runs)[i + 1]) * c->pageSize;
+            memcpy(out, c->base + size_t((*c->runs)[i]) * c->pageSize, bytes);
+            out += bytes;
+          }
+        },
+        &copy);
+    if (ok_)
+      for (auto& [kind, t] : trackers_) t->Restamp(staged_, runs_);
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    bool closed = region_->closing();
+    for (auto& [kind, t] : trackers_) region_->Finished(kind);
+    mapping_->Unref();
+    self_.Reset();
+    if (closed || !ok_) {
+      delete[] staged_;
+      deferred_.Reject(closed ? CodeError(env, "SALVOR_CLOSED", "region was closed during stage").Value()
+                              : CodeError(env, "SALVOR_SHRUNK", "the region's file shrank while its pages were copied").Value());
+      return;
+    }
+    deferred_.Resolve(Napi::Buffer<uint8_t>::New(env, staged_, pages_ * SystemPageSize(), [](Napi::Env, uint8_t* p) { delete[] p; }));
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference self_;
+  Region* region_;
+  Mapping* mapping_;
+  std::vector<uint32_t> runs_;
+  size_t pages_;
+  std::vector<std::pair<std::string, Tracker*>> trackers_;
+  uint8_t* staged_ = nullptr;
+  bool ok_ = false;
+};
+
+Napi::Value Region::Stage(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Open(env)) return env.Undefined();
+  if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) {
+    CodeError(env, "SALVOR_EINVAL", "stage takes a Uint32Array of runs [first, count, ...]").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Uint32Array flat = info[0].As<Napi::Uint32Array>();
+  const size_t total = mapping_->len() / SystemPageSize();
+  size_t pages = 0;
+  std::vector<uint32_t> runs(flat.Data(), flat.Data() + flat.ElementLength());
+  if (runs.size() % 2 != 0) {
+    CodeError(env, "SALVOR_EINVAL", "stage: runs come in [first, count] pairs").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  for (size_t i = 0; i < runs.size(); i += 2) {
+    if (runs[i + 1] == 0 || size_t(runs[i]) + runs[i + 1] > total) {
+      CodeError(env, "SALVOR_EINVAL", "stage: run " + std::to_string(runs[i]) + "+" + std::to_string(runs[i + 1]) + " is outside the region")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    pages += runs[i + 1];
+  }
+  if (AnyBusy()) {
+    CodeError(env, "SALVOR_BUSY", "a tracker of this region is running a round").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto* worker = new StageWorker(env, this, std::move(runs), pages);
+  Napi::Promise p = worker->Promise();
+  worker->Queue();
+  return p;
+}
+
+Napi::Value Region::Run(const Napi::CallbackInfo& info, bool collect) {
+  Napi::Env env = info.Env();
+  if (!Open(env)) return env.Undefined();
+  std::string kind = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+  auto it = trackers_.find(kind);
+  if (it == trackers_.end() || it->second.dropWhenIdle) {
+    CodeError(env, "SALVOR_EINVAL", "tracker " + kind + " is not attached").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (it->second.busy) {
+    CodeError(env, "SALVOR_BUSY", "tracker " + kind + " is already running a round").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (mapping_->shared() && mapping_->FileSize() < (long long)mapping_->len()) {
+    CodeError(env, "SALVOR_SHRUNK", "the region's file is now " + std::to_string(mapping_->FileSize()) + " bytes, less than the " +
+                                        std::to_string(mapping_->len()) + " mapped")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  it->second.busy = true;
+  auto* worker = new TrackerWorker(env, this, it->second.tracker.get(), kind, collect);
+  Napi::Promise p = worker->Promise();
+  worker->Queue();
+  return p;
+}
+
+}  // namespace
+
+Mapping* RegionMapping(Napi::Value v) {
+  if (!Region::Is(v)) return nullptr;
+  Region* r = Region::Unwrap(v.As<Napi::Object>());
+  return r->closing() ? nullptr : r->mapping();
+}
+
+void InitRegion(Napi::Env env, Napi::Object exports) {
+  exports.Set("Region", Region::Define(env));
+}
+
+}  // namespace salvor

@@ -1,0 +1,85 @@
+import { RegionHandle, measureWriteFaultCost } from '../../bindings/region';
+import { SalvorError } from '../../bindings/salvor-error';
+import type { PageRun, TrackedMemory, TrackerCosts, TrackerKind } from '../../lib/replication/dirty-tracker';
+
+const PAGE_SIZE = 4096;
+
+/** Linux tracked memory: the native Region (anonymous, or a MAP_SHARED file) and its trackers. */
+class LinuxTrackedMemory implements TrackedMemory {
+  readonly pageSize = PAGE_SIZE;
+  constructor(
+    private readonly handle: RegionHandle,
+    private readonly hashThreads: number | undefined,
+  ) {}
+  get size() {
+    return this.handle.size;
+  }
+  get shared() {
+    return this.handle.shared;
+  }
+  get label() {
+    return this.handle.label;
+  }
+  buffer(): Buffer {
+    return this.handle.buffer();
+  }
+  attach(kind: TrackerKind): void {
+    try {
+      this.handle.attach(kind, kind === 'hash' ? this.hashThreads : undefined);
+    } catch (err) {
+      const e = err as SalvorError;
+      throw new SalvorError('SALVOR_UNSUPPORTED', `tracker ${kind} cannot watch ${this.label}: ${e.message}`, {
+        errno: e.errno,
+        syscall: e.syscall,
+        path: e.path,
+      });
+    }
+  }
+  arm(kind: TrackerKind): Promise<void> {
+    return this.handle.arm(kind);
+  }
+  async collect(kind: TrackerKind): Promise<PageRun[]> {
+    const flat = await this.handle.collect(kind);
+    const runs: PageRun[] = [];
+    for (let i = 0; i < flat.length; i += 2) runs.push({ first: flat[i]!, count: flat[i + 1]! });
+    return runs;
+  }
+  detach(kind: TrackerKind): void {
+    this.handle.detach(kind);
+  }
+  stage(runs: PageRun[]): Promise<Buffer> {
+    const flat = new Uint32Array(runs.length * 2);
+    runs.forEach((r, i) => {
+      flat[2 * i] = r.first;
+      flat[2 * i + 1] = r.count;
+    });
+    return this.handle.stage(flat);
+  }
+  close(): void {
+    this.handle.close();
+  }
+}
+
+export function openLinuxMemory(spec: { size?: number; path?: string; hashThreads?: number }): TrackedMemory {
+  if ((spec.size === undefined) === (spec.path === undefined))
+    throw new SalvorError('SALVOR_BAD_INPUT', 'openRegion takes exactly one of { size } or { path }');
+  const handle = spec.path !== undefined ? RegionHandle.file(spec.path) : RegionHandle.anonymous(spec.size!);
+  return new LinuxTrackedMemory(handle, spec.hashThreads);
+}
+
+let costs: TrackerCosts | undefined;
+
+/** Write-fault cost of each fault-based tracker this kernel offers, measured once per process. */
+export function linuxTrackerCosts(): TrackerCosts {
+  if (costs) return costs;
+  const writeFaultNs: TrackerCosts['writeFaultNs'] = {};
+  for (const kind of ['uffd-wp', 'mprotect', 'soft-dirty'] as const) {
+    try {
+      writeFaultNs[kind] = measureWriteFaultCost(kind);
+    } catch {
+      // the kernel lacks it: auto will not consider it
+    }
+  }
+  costs = { writeFaultNs };
+  return costs;
+}
