@@ -38,8 +38,16 @@ bool OnWriteFault(void* addr) {
     std::atomic<uint64_t>* bits = s.bits.load();
     if (bits == nullptr) break;
     const size_t page = (a - base) / SystemPageSize();
-    if (mprotect(reinterpret_cast<void*>(base + page * SystemPageSize()), SystemPageSize(), PROT_READ | PROT_WRITE) != 0) break;
-    bits[page / 64].fetch_or(uint64_t(1) << (page % 64));
+    if (mprotect(reinterpret_cast<void*>(base + page * SystemPageSize()), SystemPageSize(), PROT_READ | PROT_WRITE) == 0) {
+      bits[page / 64].fetch_or(uint64_t(1) << (page % 64));
+    } else {
+      // Every page toggled on its own splits the mapping; past vm.max_map_count the kernel says
+      // ENOMEM. Then the whole region becomes writable and counts as written: more to send, none lost.
+      const size_t len = s.len.load();
+      if (mprotect(reinterpret_cast<void*>(base), len, PROT_READ | PROT_WRITE) != 0) break;
+      const size_t words = (len / SystemPageSize() + 63) / 64;
+      for (size_t w = 0; w < words; w++) bits[w].store(~uint64_t(0));
+    }
     handled = true;
     break;
   }
@@ -77,8 +85,13 @@ class MprotectTracker : public Tracker {
     }
     for (size_t i = from; i < runs->size(); i += 2)
       if (mprotect(mapping_->base() + size_t((*runs)[i]) * pageSize, size_t((*runs)[i + 1]) * pageSize, PROT_READ) != 0) {
-        *syscall = "mprotect";
-        return -errno;
+        // Out of mappings (ENOMEM): protect the whole region in one piece. Protecting a page whose
+        // bit is set again already is harmless: its next write faults and sets the bit once more.
+        if (mprotect(mapping_->base(), mapping_->len(), PROT_READ) != 0) {
+          *syscall = "mprotect";
+          return -errno;
+        }
+        break;
       }
     return 0;
   }

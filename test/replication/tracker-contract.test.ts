@@ -248,3 +248,25 @@ t.test('hash: the copy taken by stage is what the tracker remembers (a change ba
   t.same(await memory.collect('hash'), [], 'without stage, a plain copy taken in between would be stale (why replication uses collectPages)');
   region.close();
 });
+
+t.test('mprotect: more scattered written pages than the kernel allows mappings (vm.max_map_count) loses nothing', async (t) => {
+  const limit = Number(readFileSync('/proc/sys/vm/max_map_count', 'utf8'));
+  const pages = Math.min(2 * limit + 4096, 1 << 18);
+  if (pages <= 2 * limit) {
+    t.skip(`vm.max_map_count is ${limit}: a region of ${pages} pages cannot exceed it`);
+    return;
+  }
+  const region = await openOrSkip(t, 'mprotect', { size: pages * PAGE });
+  if (!region) return;
+  const buf = region.buffer;
+  for (let round = 1; round <= 2; round++) {
+    for (let p = 0; p < pages; p += 2) buf[p * PAGE] = round; // every other page: one mapping each, past the limit
+    const runs = await region.collect();
+    const reported = new Set<number>();
+    for (const r of runs) for (let p = r.first; p < r.first + r.count; p++) reported.add(p);
+    let missing = 0;
+    for (let p = 0; p < pages; p += 2) if (!reported.has(p)) missing++;
+    t.equal(missing, 0, `round ${round}: every written page reported (${reported.size} reported, the region fell back to whole-region protection)`);
+  }
+  region.close();
+});
