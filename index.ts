@@ -68,5 +68,5 @@ export async function openRegion(options: OpenRegionOptions): Promise<TrackedReg
   if (options.backend !== undefined && !kinds.includes(options.backend))
     throw new SalvorError('SALVOR_BAD_INPUT', `backend '${String(options.backend)}' is not one of ${kinds.join(', ')}`);
   const memory = openLinuxMemory(options);
-  return TrackedRegion.open(memory, { backend: options.backend ?? 'auto', costs: linuxTrackerCosts(), onDecision: options.onDecision });
+  return TrackedRegion.open(memory, { backend: options.backend ?? 'auto', costs: await linuxTrackerCosts(), onDecision: options.onDecision });
 }

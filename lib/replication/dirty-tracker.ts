@@ -37,6 +37,8 @@ export interface TrackedMemory {
 export interface TrackerCosts {
   /** Nanoseconds one write fault costs the writer, per fault-based kind (undefined: not measured). */
   writeFaultNs: Partial<Record<TrackerKind, number>>;
+  /** Nanoseconds the hash scan takes per byte (undefined: not measured; the policy then assumes 8 GB/s). */
+  hashNsPerByte?: number;
 }
 
 /** Merges run lists into one sorted list of disjoint, coalesced runs. */

@@ -174,7 +174,7 @@ export class TrackedRegion {
         writeFaultNs: this.options.costs.writeFaultNs[this.faultKind],
         faultScanNsPerByte: this.faultScanNsPerByte.value ?? 0,
         faultScanNsPerPage: this.faultScanNsPerPage.value ?? 0,
-        hashNsPerByte: this.hashNsPerByte.value,
+        hashNsPerByte: this.hashNsPerByte.value ?? this.options.costs.hashNsPerByte,
         current: kind,
       });
       if (d.kind !== kind) {

@@ -69,8 +69,30 @@ export function openLinuxMemory(spec: { size?: number; path?: string; hashThread
 
 let costs: TrackerCosts | undefined;
 
-/** Write-fault cost of each fault-based tracker this kernel offers, measured once per process. */
-export function linuxTrackerCosts(): TrackerCosts {
+const CALIBRATION_BYTES = 32 * 1024 * 1024;
+
+/** Hash scan cost per byte on this machine: one timed scan of a 32 MiB scratch region. */
+async function measureHashNsPerByte(): Promise<number | undefined> {
+  const scratch = RegionHandle.anonymous(CALIBRATION_BYTES);
+  try {
+    scratch.buffer().fill(1);
+    scratch.attach('hash');
+    await scratch.arm('hash'); // first pass warms the threads and the fingerprint array
+    const started = process.hrtime.bigint();
+    await scratch.collect('hash');
+    return Number(process.hrtime.bigint() - started) / CALIBRATION_BYTES;
+  } catch {
+    return undefined;
+  } finally {
+    scratch.close();
+  }
+}
+
+/**
+ * What tracking costs on this machine, measured once per process: the write-fault cost of each
+ * fault-based tracker the kernel offers, and the hash scan's cost per byte.
+ */
+export async function linuxTrackerCosts(): Promise<TrackerCosts> {
   if (costs) return costs;
   const writeFaultNs: TrackerCosts['writeFaultNs'] = {};
   for (const kind of ['uffd-wp', 'mprotect', 'soft-dirty'] as const) {
@@ -80,6 +102,6 @@ export function linuxTrackerCosts(): TrackerCosts {
       // the kernel lacks it: auto will not consider it
     }
   }
-  costs = { writeFaultNs };
+  costs = { writeFaultNs, hashNsPerByte: await measureHashNsPerByte() };
   return costs;
 }

@@ -71,7 +71,7 @@ function densityBenchmark(percent: number, target: number): Benchmark {
       const [written, region, shadow] = shadows;
       const side = (kind: string) => {
         const r = all.get(kind)!;
-        return writeSide(kind === 'auto' ? `auto (settles on ${r.backend})` : kind, r.buffer, pages, () => r.collect());
+        return writeSide(kind, r.buffer, pages, () => r.collect());
       };
       const extras = [...all.keys()].filter((k) => k !== 'auto').map(side);
       return {
