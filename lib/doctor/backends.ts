@@ -79,31 +79,33 @@ function dirtyTracking(facts: MachineFacts, features: Feature[]): BackendChoice 
       ? 'needs pagemap-scan, which is absent'
       : 'the PM_SCAN_WP_MATCHING cycle did not work on scratch pages (see pagemap-scan)';
   const softDirty = feature(features, 'soft-dirty');
+  // The order auto uses for anonymous regions (lib/replication/tracked-region.ts); it moves to the hash
+  // scan when enough pages are written, and always uses it for shared files.
   return firstUsable('dirty-tracking', [
     {
       backend: 'uffd-wp',
       usable: uffd && scan && cycle,
       reason:
         uffd && scan && cycle
-          ? 'userfaultfd WP_ASYNC and PAGEMAP_SCAN both work: the kernel records writes without a fault reaching salvor, one scan per round'
+          ? 'auto starts here: userfaultfd WP_ASYNC and PAGEMAP_SCAN both work, so the kernel records writes without a fault reaching salvor, one scan per round; auto moves to hash-scan when writing pages costs more than scanning, and uses hash-scan for shared files'
           : uffdWhyNot,
-    },
-    {
-      backend: 'soft-dirty',
-      usable: softDirty?.present ?? false,
-      reason: softDirty?.present
-        ? 'soft-dirty bits work: clear_refs then one pagemap read per round (uffd-wp is unavailable)'
-        : `soft-dirty is absent: ${softDirty?.reason ?? 'not probed'}`,
     },
     {
       backend: 'mprotect',
       usable: true,
-      reason: 'always possible, but every first write to a page after a round traps to a signal handler in salvor',
+      reason: 'auto starts here without uffd-wp: every first write to a page after a round traps to a signal handler in salvor',
+    },
+    {
+      backend: 'soft-dirty',
+      usable: false,
+      reason: softDirty?.present
+        ? 'works, but only when chosen explicitly: there is no atomic read-and-clear, so auto never picks it'
+        : `soft-dirty is absent: ${softDirty?.reason ?? 'not probed'}`,
     },
     {
       backend: 'hash-scan',
       usable: true,
-      reason: 'always possible: hashes every page each round; cheaper than write protection only when most pages change',
+      reason: 'always possible: hashes every page each round; the only tracker that sees other processes writing a shared file',
     },
   ]);
 }

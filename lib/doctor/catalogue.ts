@@ -19,7 +19,7 @@ export const featureCatalogue: ReadonlyArray<{ id: string; group: FeatureGroup; 
 export const backendCatalogue: ReadonlyArray<{ capability: string; meaning: string }> = [
   { capability: 'nvram-crc', meaning: 'the CRC-32C implementation the addon dispatched to' },
   { capability: 'nvram-devices', meaning: 'which kinds of NVRAM storage this machine offers' },
-  { capability: 'dirty-tracking', meaning: 'uffd-wp, soft-dirty, mprotect or hash-scan, first usable wins' },
+  { capability: 'dirty-tracking', meaning: 'where auto starts: uffd-wp, else mprotect; hash-scan for shared files and dense writes' },
   { capability: 'tee', meaning: 'linux (/dev/tee*) or sim' },
   { capability: 'gpu', meaning: 'cuda (libcuda) or sim' },
 ];

@@ -166,7 +166,8 @@ t.test('soft-dirty: rejected clear_refs, a working one, and one that never clear
   facts.userfaultfd = { open: fail(EPERM, 'userfaultfd'), device: fail(ENOENT, 'open'), via: null, features: 0, wpAsync: false };
   f = find(buildDoctorReport(facts).features, 'soft-dirty');
   t.equal(f.present, true);
-  t.equal(backend(facts, 'dirty-tracking').backend, 'soft-dirty');
+  t.equal(backend(facts, 'dirty-tracking').backend, 'mprotect', 'auto never picks soft-dirty (no atomic read-and-clear)');
+  t.match(backend(facts, 'dirty-tracking').candidates.find((c) => c.backend === 'soft-dirty')!.reason, /only when chosen explicitly/);
 
   facts.softDirty = { clearRefs: ok('write'), pagemap: ok('pread'), cleanAfterClear: false, dirtyAfterWrite: true };
   t.equal(find(buildDoctorReport(facts).features, 'soft-dirty').present, false);
@@ -276,8 +277,8 @@ t.test('chooseBackends takes the first usable candidate', async (t) => {
     dirty.candidates.map((c) => [c.backend, c.usable]),
     [
       ['uffd-wp', false],
-      ['soft-dirty', false],
       ['mprotect', true],
+      ['soft-dirty', false],
       ['hash-scan', true],
     ],
   );
