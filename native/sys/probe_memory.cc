@@ -10,7 +10,7 @@
 #include <cstdint>
 
 #include "probe.h"
-#include "probe_abi.h"
+#include "kernel_abi.h"
 
 namespace salvor {
 namespace {

@@ -1,4 +1,4 @@
-// Kernel ABI pieces the probes need that older uapi headers lack (userfaultfd WP_ASYNC, Linux 6.7;
+// Kernel ABI pieces the probes and trackers need that older uapi headers lack (userfaultfd WP_ASYNC, Linux 6.7;
 // PAGEMAP_SCAN, Linux 6.7). Own names and static_asserted layouts, so newer headers cannot clash.
 #pragma once
 #include <sys/ioctl.h>
