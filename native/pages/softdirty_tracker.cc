@@ -11,7 +11,7 @@
 #include <mutex>
 #include <set>
 
-#include "../sys/probe_abi.h"
+#include "../sys/kernel_abi.h"
 #include "tracker.h"
 
 namespace salvor {

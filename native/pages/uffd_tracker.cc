@@ -7,7 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "../sys/probe_abi.h"
+#include "../sys/kernel_abi.h"
 #include "tracker.h"
 
 namespace salvor {
