@@ -135,6 +135,11 @@ export class TrackedRegion {
     });
   }
 
+  /** Copies pages out (serialised with rounds); a content-comparing tracker remembers the copy. */
+  copyPages(runs: PageRun[]): Promise<Buffer> {
+    return this.serialised(() => this.memory.stage(runs));
+  }
+
   /**
    * Moves tracking to `kind` now (pinning it) or back to 'auto', between rounds and without losing a
    * write: the pages written meanwhile are reported by the next collect().

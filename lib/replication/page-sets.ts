@@ -1,0 +1,70 @@
+import type { PageRun } from './dirty-tracker';
+
+/** A set of page numbers as a bitmap, for the pages a joining standby still needs. */
+export class PageSet {
+  private bits: Uint32Array;
+  private count = 0;
+  constructor(readonly pages: number) {
+    this.bits = new Uint32Array(Math.ceil(pages / 32));
+  }
+  static all(pages: number): PageSet {
+    const s = new PageSet(pages);
+    s.addRun(0, pages);
+    return s;
+  }
+  get size(): number {
+    return this.count;
+  }
+  add(p: number): void {
+    const w = p >>> 5;
+    const m = 1 << (p & 31);
+    if (!(this.bits[w]! & m)) {
+      this.bits[w]! |= m;
+      this.count++;
+    }
+  }
+  addRun(first: number, count: number): void {
+    for (let p = first; p < first + count; p++) this.add(p);
+  }
+  addRuns(runs: PageRun[]): void {
+    for (const r of runs) this.addRun(r.first, r.count);
+  }
+  /** Removes and returns up to `limit` pages, lowest first, as runs. */
+  take(limit: number): PageRun[] {
+    const runs: PageRun[] = [];
+    let taken = 0;
+    for (let w = 0; w < this.bits.length && taken < limit; w++) {
+      while (this.bits[w] !== 0 && taken < limit) {
+        const b = 31 - Math.clz32(this.bits[w]! & -this.bits[w]!);
+        this.bits[w]! &= ~(1 << b);
+        this.count--;
+        taken++;
+        const p = w * 32 + b;
+        const last = runs[runs.length - 1];
+        if (last && last.first + last.count === p) last.count++;
+        else runs.push({ first: p, count: 1 });
+      }
+    }
+    return runs;
+  }
+}
+
+export function runsToIndexes(runs: PageRun[]): Uint32Array {
+  const n = runs.reduce((k, r) => k + r.count, 0);
+  const out = new Uint32Array(n);
+  let i = 0;
+  for (const r of runs) for (let p = r.first; p < r.first + r.count; p++) out[i++] = p;
+  return out;
+}
+
+/** Copies the listed pages of `region` into one compact buffer, in list order. */
+export function gatherPages(region: Buffer, indexes: Uint32Array, pageSize: number): Buffer {
+  const out = Buffer.allocUnsafe(indexes.length * pageSize);
+  for (let i = 0; i < indexes.length; i++) region.copy(out, i * pageSize, indexes[i]! * pageSize, (indexes[i]! + 1) * pageSize);
+  return out;
+}
+
+/** The inverse of gatherPages: writes compact pages back to their places. */
+export function scatterPages(compact: Buffer, indexes: Uint32Array, region: Buffer, pageSize: number): void {
+  for (let i = 0; i < indexes.length; i++) compact.copy(region, indexes[i]! * pageSize, i * pageSize, (i + 1) * pageSize);
+}

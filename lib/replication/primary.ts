@@ -1,0 +1,158 @@
+import { hashPages } from '../../bindings/hash-scan';
+import { encodePageDeltas } from '../../bindings/page-delta';
+import type { Link, Listener } from '../transport/link';
+import type { TrackedRegion } from './tracked-region';
+import { gatherPages, runsToIndexes, scatterPages } from './page-sets';
+import type { AckMode } from './protocol';
+import { regionDigest } from './replica-store';
+import { StandbySession } from './standby-session';
+
+export type ReplicationEvent = Record<string, unknown> & { event: string };
+
+export interface PrimaryOptions {
+  region: TrackedRegion;
+  listener: Listener;
+  identity: string;
+  term: bigint;
+  /** The epoch to continue from (a promoted standby continues its replica's numbering). */
+  startEpoch?: number;
+  ackMode: AckMode;
+  intervalMs?: number;
+  maxDowntimeMs?: number;
+  maxRounds?: number;
+  timeoutMs?: number;
+  emit: (e: ReplicationEvent) => void;
+}
+
+/**
+ * The primary side of replication. Every interval it collects the pages written since the previous
+ * epoch (one collectPages per epoch, whatever the number of standbys), folds them into the epoch
+ * state it ships (a private copy, so joins and deltas never race with writers), sends the epoch as a
+ * page delta stream to every standby in sync, and adds the pages to what each joining standby still
+ * needs. A joining standby gets the state page by page, time-boxed per interval, until what remains
+ * fits the downtime bound; then the rest goes at once and the standby is in sync at that epoch.
+ */
+export class Primary {
+  readonly pageSize: number;
+  readonly pages: number;
+  /** The state as of the last epoch: what standbys in sync hold. */
+  readonly state: Buffer;
+  private readonly hashes: Buffer;
+  epoch: number;
+  private digest: string;
+  private timer: NodeJS.Timeout | undefined;
+  private ticking: Promise<void> = Promise.resolve();
+  private readonly sessions = new Set<StandbySession>();
+  private stopped = false;
+  private resolveDone!: (why: 'stopped' | 'demoted') => void;
+  readonly done = new Promise<'stopped' | 'demoted'>((r) => (this.resolveDone = r));
+
+  private constructor(
+    readonly options: PrimaryOptions,
+    state: Buffer,
+  ) {
+    this.pageSize = options.region.pageSize;
+    this.pages = options.region.size / this.pageSize;
+    this.state = state;
+    this.hashes = Buffer.alloc(this.pages * 8);
+    hashPages(this.state, this.pageSize, this.hashes);
+    this.digest = regionDigest(this.hashes);
+    this.epoch = options.startEpoch ?? 0;
+  }
+
+  /** Takes the construction-start state (every page, copied through the tracker) and starts serving. */
+  static async start(options: PrimaryOptions): Promise<Primary> {
+    await options.region.collectPages(); // re-arms: writes from here on are in the first epoch
+    const state = await options.region.copyPages([{ first: 0, count: options.region.size / options.region.pageSize }]);
+    const p = new Primary(options, state);
+    options.listener.onLink((link) => p.accept(link));
+    p.schedule();
+    return p;
+  }
+
+  get term(): bigint {
+    return this.options.term;
+  }
+  get ackMode(): AckMode {
+    return this.options.ackMode;
+  }
+  get intervalMs(): number {
+    return this.options.intervalMs ?? 100;
+  }
+  get timeoutMs(): number {
+    return this.options.timeoutMs ?? 1000;
+  }
+  emit(e: ReplicationEvent): void {
+    this.options.emit(e);
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.ticking = this.tick()
+        .catch((err: Error) => this.emit({ event: 'error', message: err.message }))
+        .finally(() => this.schedule());
+    }, this.intervalMs);
+  }
+
+  /** One epoch: collect, fold into the shipped state, send to standbys in sync, feed joining ones. */
+  private async tick(): Promise<void> {
+    const { runs, pages } = await this.options.region.collectPages();
+    const indexes = runsToIndexes(runs);
+    const before = gatherPages(this.state, indexes, this.pageSize);
+    const stream = encodePageDeltas(before, pages, this.pageSize);
+    scatterPages(pages, indexes, this.state, this.pageSize);
+    for (const r of runs)
+      hashPages(this.state.subarray(r.first * this.pageSize, (r.first + r.count) * this.pageSize), this.pageSize, this.hashes.subarray(r.first * 8, (r.first + r.count) * 8));
+    this.epoch++;
+    this.digest = regionDigest(this.hashes);
+    const deadline = Date.now() + this.intervalMs;
+    for (const s of this.sessions) await s.onEpoch(this.epoch, runs, stream, this.digest, deadline);
+  }
+
+  /** Page fingerprints of the shipped state (for a rejoining standby's partial resync). */
+  stateHashes(): Buffer {
+    return this.hashes;
+  }
+  get currentDigest(): string {
+    return this.digest;
+  }
+
+  private accept(link: Link): void {
+    if (this.stopped) {
+      void link.close();
+      return;
+    }
+    const session = new StandbySession(this, link);
+    this.sessions.add(session);
+    link.onClose(() => this.sessions.delete(session));
+  }
+
+  /** A peer announced a higher term: another node is primary now. */
+  demote(term: bigint, by: string): void {
+    if (this.stopped) return;
+    this.emit({ event: 'demoted', term: term.toString(), by, epoch: this.epoch });
+    void this.stop('demoted');
+  }
+
+  status(): Record<string, unknown> {
+    return {
+      role: 'primary',
+      term: this.term.toString(),
+      epoch: this.epoch,
+      digest: this.digest,
+      tracker: this.options.region.backend,
+      standbys: [...this.sessions].map((s) => s.status()),
+    };
+  }
+
+  async stop(why: 'stopped' | 'demoted' = 'stopped'): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.ticking.catch(() => undefined);
+    for (const s of this.sessions) await s.close();
+    await this.options.listener.close();
+    this.resolveDone(why);
+  }
+}

@@ -1,0 +1,86 @@
+import { SalvorError } from '../../bindings/salvor-error';
+
+/**
+ * Replication messages (docs/formats/replication.md). Each is one link frame: the frame's epoch field
+ * carries the sender's fencing term; the payload is a u32 LE length, a JSON header of that length,
+ * then an optional binary tail (page deltas, page hashes).
+ */
+export const Msg = {
+  hello: 0x01, // standby -> primary: who I am, what I hold
+  welcome: 0x02, // primary -> standby: the region and how the join goes
+  pages: 0x03, // primary -> standby: a page delta stream against what the standby holds
+  epochEnd: 0x04, // primary -> standby: the pages since the previous epochEnd form epoch E
+  ack: 0x05, // standby -> primary: epoch E received (in memory) or persisted (fsynced)
+  heartbeat: 0x06, // both ways on every link, when nothing else was sent for an interval
+  promoted: 0x07, // a node that took over announces its higher term
+} as const;
+export type MsgType = (typeof Msg)[keyof typeof Msg];
+
+export type AckMode = 'async' | 'received' | 'persisted';
+
+export interface Hello {
+  identity: string;
+  capabilities: string[];
+  /** The last epoch the standby's replica holds (0: nothing), its term, and the region it is for. */
+  heldEpoch: number;
+  heldTerm: string;
+  regionSize: number;
+  pageSize: number;
+  /** True when a page-hash tail follows: one u64 per page of the replica, for a partial resync. */
+  hashes: boolean;
+}
+
+export interface Welcome {
+  primary: string;
+  term: string;
+  regionSize: number;
+  pageSize: number;
+  ackMode: AckMode;
+  /** full: every page follows; partial: only pages whose hash differs from the standby's. */
+  plan: 'full' | 'partial';
+  pagesToSend: number;
+}
+
+export interface PagesHeader {
+  round: number;
+  /** Number of runs. */
+  count: number;
+  /** The pages this message carries, in order: [{first, count}]. */
+  runs: { first: number; count: number }[];
+  /** raw: the tail is the pages themselves (joining); otherwise a page delta stream over them, compacted. */
+  raw: boolean;
+}
+
+export interface EpochEnd {
+  epoch: number;
+  /** Digest of the whole replica after this epoch (XXH64 over the page fingerprints, hex). */
+  digest: string;
+  joining: boolean;
+}
+
+export interface Ack {
+  epoch: number;
+  level: 'received' | 'persisted';
+}
+
+export function encodeMessage(header: object, tail?: Buffer): Buffer {
+  const json = Buffer.from(JSON.stringify(header), 'utf8');
+  const out = Buffer.allocUnsafe(4 + json.length + (tail?.length ?? 0));
+  out.writeUInt32LE(json.length, 0);
+  json.copy(out, 4);
+  tail?.copy(out, 4 + json.length);
+  return out;
+}
+
+export function decodeMessage<T>(payload: Buffer): { header: T; tail: Buffer } {
+  if (payload.length < 4) throw new SalvorError('SALVOR_BAD_FRAME', `replication message of ${payload.length} bytes is shorter than its length field`);
+  const len = payload.readUInt32LE(0);
+  if (4 + len > payload.length) throw new SalvorError('SALVOR_BAD_FRAME', `replication message header of ${len} bytes runs past the frame`);
+  let header: T;
+  try {
+    header = JSON.parse(payload.toString('utf8', 4, 4 + len)) as T;
+  } catch (e) {
+    throw new SalvorError('SALVOR_BAD_FRAME', `replication message header is not JSON: ${(e as Error).message}`);
+  }
+  return { header, tail: payload.subarray(4 + len) };
+}

@@ -1,0 +1,156 @@
+import type { Frame, Link } from '../transport/link';
+import type { PageRun } from './dirty-tracker';
+import { gatherPages, PageSet, runsToIndexes } from './page-sets';
+import { decodeMessage, encodeMessage, Msg, type Ack, type EpochEnd, type Hello, type PagesHeader, type Welcome } from './protocol';
+import type { Primary } from './primary';
+
+/** Pages per message while joining: 1 MiB of 4 KiB pages. */
+const JOIN_CHUNK = 256;
+
+/**
+ * One standby as the primary sees it: hello, then the join (every page it lacks, time-boxed per
+ * epoch, until the rest fits the downtime bound), then every epoch as a delta stream. A standby
+ * silent for the timeout is dropped; the primary never waits on it longer than that.
+ */
+export class StandbySession {
+  private phase: 'hello' | 'joining' | 'synced' | 'closed' = 'hello';
+  private needed: PageSet | undefined;
+  private identity = 'unknown';
+  private round = 0;
+  private bestRemaining = Infinity;
+  private stalled = 0;
+  private bytesPerMs = 0;
+  private lastHeard = Date.now();
+  private readonly watchdog: NodeJS.Timeout;
+  private ackedEpoch = 0;
+
+  constructor(
+    private readonly primary: Primary,
+    private readonly link: Link,
+  ) {
+    link.onFrame((f) => this.onFrame(f));
+    link.onClose((err) => this.onLinkClosed(err));
+    this.watchdog = setInterval(() => {
+      if (Date.now() - this.lastHeard > primary.timeoutMs) {
+        primary.emit({ event: 'standby-lost', standby: this.identity, reason: `silent for ${primary.timeoutMs} ms`, epoch: primary.epoch });
+        void this.close();
+      }
+    }, Math.max(20, primary.intervalMs));
+  }
+
+  private send(type: number, header: object, tail?: Buffer): Promise<void> {
+    return this.link.send(type, encodeMessage(header, tail), this.primary.term);
+  }
+
+  private onFrame(f: Frame): void {
+    this.lastHeard = Date.now();
+    if (f.epoch > this.primary.term) {
+      this.primary.demote(f.epoch, this.link.peer);
+      return;
+    }
+    try {
+      if (f.type === Msg.hello) void this.onHello(decodeMessage<Hello>(f.payload)).catch((e) => this.fail(e));
+      else if (f.type === Msg.ack) this.onAck(decodeMessage<Ack>(f.payload).header);
+    } catch (err) {
+      this.fail(err as Error);
+    }
+  }
+
+  private async onHello({ header: h, tail }: { header: Hello; tail: Buffer }): Promise<void> {
+    const p = this.primary;
+    this.identity = h.identity;
+    if (h.regionSize !== p.pages * p.pageSize || h.pageSize !== p.pageSize) {
+      if (h.regionSize !== 0) p.emit({ event: 'resync', standby: h.identity, reason: `its replica is ${h.regionSize} bytes, the region ${p.pages * p.pageSize}` });
+    }
+    let plan: Welcome['plan'] = 'full';
+    this.needed = PageSet.all(p.pages);
+    if (h.hashes && tail.length === p.pages * 8 && h.regionSize === p.pages * p.pageSize) {
+      // A rejoining standby: only the pages whose fingerprint differs from the shipped state.
+      plan = 'partial';
+      this.needed = new PageSet(p.pages);
+      const mine = p.stateHashes();
+      for (let i = 0; i < p.pages; i++) if (mine.readBigUInt64LE(i * 8) !== tail.readBigUInt64LE(i * 8)) this.needed.add(i);
+    }
+    const welcome: Welcome = { primary: p.options.identity, term: p.term.toString(), regionSize: p.pages * p.pageSize, pageSize: p.pageSize, ackMode: p.ackMode, plan, pagesToSend: this.needed.size };
+    await this.send(Msg.welcome, welcome);
+    this.phase = 'joining';
+    p.emit({ event: 'joined', standby: h.identity, peer: this.link.peer, plan, pagesToSend: this.needed.size, heldEpoch: h.heldEpoch });
+  }
+
+  private onAck(a: Ack): void {
+    if (this.phase !== 'synced' || a.epoch <= this.ackedEpoch) return;
+    this.ackedEpoch = a.epoch;
+    this.primary.emit({ event: 'epoch', epoch: a.epoch, acked: true, level: a.level, standby: this.identity });
+  }
+
+  /** Called by the primary once per epoch, in order, with the epoch's pages as a delta stream. */
+  async onEpoch(epoch: number, runs: PageRun[], stream: Buffer, digest: string, deadline: number): Promise<void> {
+    if (this.phase === 'synced') {
+      await this.send(Msg.pages, { round: epoch, count: runs.length, runs, raw: false } satisfies PagesHeader, stream);
+      await this.send(Msg.epochEnd, { epoch, digest, joining: false } satisfies EpochEnd);
+      if (this.primary.ackMode === 'async') this.primary.emit({ event: 'epoch', epoch, acked: false, standby: this.identity });
+    } else if (this.phase === 'joining') {
+      this.needed!.addRuns(runs);
+      await this.joinRound(epoch, digest, deadline, runs);
+    }
+  }
+
+  /**
+   * One join round. QEMU's rule: when what remains can go within the downtime bound at the measured
+   * bandwidth, send it all and finish at this epoch; otherwise send for one interval. Rounds that stop
+   * shrinking are counted, and after maxRounds the join is abandoned, never looped forever.
+   */
+  private async joinRound(epoch: number, digest: string, deadline: number, dirty: PageRun[]): Promise<void> {
+    const p = this.primary;
+    const remaining = this.needed!.size * p.pageSize;
+    const final = this.bytesPerMs > 0 && remaining <= this.bytesPerMs * (p.options.maxDowntimeMs ?? 300);
+    this.round++;
+    const started = Date.now();
+    let bytes = 0;
+    while (this.needed!.size > 0 && (final || Date.now() < deadline)) {
+      const runs = this.needed!.take(JOIN_CHUNK);
+      const pages = gatherPages(p.state, runsToIndexes(runs), p.pageSize);
+      await this.send(Msg.pages, { round: this.round, count: runs.length, runs, raw: true } satisfies PagesHeader, pages);
+      bytes += pages.length;
+    }
+    const ms = Date.now() - started;
+    if (bytes > 0 && ms > 0) this.bytesPerMs = this.bytesPerMs ? 0.5 * this.bytesPerMs + 0.5 * (bytes / ms) : bytes / ms;
+    const synced = this.needed!.size === 0;
+    await this.send(Msg.epochEnd, { epoch, digest, joining: !synced } satisfies EpochEnd);
+    p.emit({ event: 'round', n: this.round, dirtyPages: dirty.reduce((k, r) => k + r.count, 0), bytes, remainingPages: this.needed!.size, standby: this.identity });
+    if (synced) {
+      this.phase = 'synced';
+      p.emit({ event: 'in-sync', epoch, standby: this.identity, rounds: this.round });
+      return;
+    }
+    if (this.needed!.size < this.bestRemaining) {
+      this.bestRemaining = this.needed!.size;
+      this.stalled = 0;
+    } else if (++this.stalled >= (p.options.maxRounds ?? 30)) {
+      p.emit({ event: 'not-converging', standby: this.identity, rounds: this.round, remainingPages: this.needed!.size });
+      await this.close();
+    }
+  }
+
+  status(): Record<string, unknown> {
+    return { standby: this.identity, peer: this.link.peer, phase: this.phase, ackedEpoch: this.ackedEpoch, remainingPages: this.needed?.size ?? null };
+  }
+
+  private fail(err: Error): void {
+    this.primary.emit({ event: 'standby-error', standby: this.identity, message: err.message });
+    void this.close();
+  }
+
+  private onLinkClosed(err?: Error): void {
+    clearInterval(this.watchdog);
+    if (this.phase !== 'closed') this.primary.emit({ event: 'standby-gone', standby: this.identity, reason: err?.message ?? 'closed' });
+    this.phase = 'closed';
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.watchdog);
+    this.phase = 'closed';
+    await this.link.close().catch(() => undefined);
+  }
+}
+

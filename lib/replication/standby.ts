@@ -1,0 +1,164 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Frame, Link } from '../transport/link';
+import { decodeMessage, encodeMessage, Msg, type EpochEnd, type Hello, type PagesHeader, type Welcome } from './protocol';
+import type { ReplicaStore } from './replica-store';
+import type { ReplicationEvent } from './primary';
+
+export interface StandbyOptions {
+  /** Makes a link to the primary (called again after a loss). */
+  connect: () => Promise<Link>;
+  replica: ReplicaStore;
+  identity: string;
+  intervalMs?: number;
+  timeoutMs?: number;
+  emit: (e: ReplicationEvent) => void;
+}
+
+/**
+ * The standby side: hello (with the replica's page fingerprints when it holds a whole state, for a
+ * partial resync), then apply what the primary sends, one atomic commit per epoch, acking each as the
+ * pair's ack mode says. When the primary is silent for the timeout and cannot be reached again, a
+ * standby whose replica is a whole state returns 'promote' (the caller serves it with a higher term);
+ * one still joining keeps trying to reach the primary.
+ */
+export class Standby {
+  private link: Link | undefined;
+  private welcome: Welcome | undefined;
+  private term = 0n;
+  private lastHeard = Date.now();
+  private stopped = false;
+  private inSync = false;
+  private failure: Error | undefined;
+
+  constructor(private readonly o: StandbyOptions) {
+    const meta = o.replica.meta;
+    if (meta) this.term = BigInt(meta.term);
+  }
+
+  get intervalMs(): number {
+    return this.o.intervalMs ?? 100;
+  }
+  get timeoutMs(): number {
+    return this.o.timeoutMs ?? 1000;
+  }
+  /** The highest term this standby has seen: a promotion must go above it. */
+  get highestTerm(): bigint {
+    return this.term;
+  }
+
+  async run(): Promise<'promote' | 'stopped'> {
+    let backoff = 50;
+    while (!this.stopped) {
+      try {
+        this.link = await this.o.connect();
+        backoff = 50;
+        const why = await this.session(this.link);
+        if (why === 'stopped') return 'stopped';
+      } catch (err) {
+        this.failure = err as Error;
+      }
+      await this.o.replica.abortEpoch();
+      this.inSync = false;
+      const silentFor = Date.now() - this.lastHeard;
+      if (this.o.replica.meta?.synced && silentFor >= this.timeoutMs) return 'promote';
+      if (this.failure) this.o.emit({ event: 'primary-unreachable', reason: this.failure.message, silentMs: silentFor });
+      this.failure = undefined;
+      await sleep(Math.min(backoff, Math.max(10, this.timeoutMs - silentFor)));
+      backoff = Math.min(backoff * 2, 1000);
+    }
+    return 'stopped';
+  }
+
+  /** One connection's life; resolves when the link closes. */
+  private session(link: Link): Promise<'lost' | 'stopped'> {
+    return new Promise((resolve) => {
+      const heartbeat = setInterval(() => {
+        if (Date.now() - this.lastHeard > this.timeoutMs) void link.close();
+        else void link.send(Msg.heartbeat, encodeMessage({ epoch: this.o.replica.meta?.epoch ?? 0 }), this.term).catch(() => undefined);
+      }, this.intervalMs);
+      let queue = Promise.resolve();
+      link.onFrame((f) => {
+        this.lastHeard = Date.now();
+        queue = queue.then(() => this.onFrame(link, f)).catch((err: Error) => {
+          this.failure = err;
+          void link.close();
+        });
+      });
+      link.onClose((err) => {
+        clearInterval(heartbeat);
+        if (err) this.failure ??= err;
+        void queue.finally(() => resolve(this.stopped ? 'stopped' : 'lost'));
+      });
+      void this.hello(link).catch((err: Error) => {
+        this.failure = err;
+        void link.close();
+      });
+    });
+  }
+
+  private async hello(link: Link): Promise<void> {
+    const r = this.o.replica;
+    const meta = r.meta;
+    if (meta && !r.prepared) await r.prepare(meta.regionSize, meta.pageSize);
+    const withHashes = !!meta?.synced;
+    const hello: Hello = {
+      identity: this.o.identity,
+      capabilities: ['page-delta-v1', 'partial-resync'],
+      heldEpoch: meta?.epoch ?? 0,
+      heldTerm: this.term.toString(),
+      regionSize: meta?.regionSize ?? 0,
+      pageSize: meta?.pageSize ?? 0,
+      hashes: withHashes,
+    };
+    await link.send(Msg.hello, encodeMessage(hello, withHashes ? r.pageHashes() : undefined), this.term);
+  }
+
+  private async onFrame(link: Link, f: Frame): Promise<void> {
+    if (f.epoch > this.term) this.term = f.epoch;
+    const r = this.o.replica;
+    if (f.type === Msg.welcome) {
+      const w = decodeMessage<Welcome>(f.payload).header;
+      this.welcome = w;
+      if (!r.prepared || r.meta?.regionSize !== w.regionSize || r.meta?.pageSize !== w.pageSize) await r.prepare(w.regionSize, w.pageSize);
+      this.o.emit({ event: 'joined', primary: w.primary, term: w.term, plan: w.plan, pagesToSend: w.pagesToSend, peer: link.peer });
+    } else if (f.type === Msg.pages) {
+      const { header, tail } = decodeMessage<PagesHeader>(f.payload);
+      if (header.raw) r.applyRaw(header.runs, tail);
+      else r.applyPages(header.runs, tail);
+    } else if (f.type === Msg.epochEnd) {
+      await this.onEpochEnd(link, decodeMessage<EpochEnd>(f.payload).header);
+    }
+  }
+
+  private async onEpochEnd(link: Link, e: EpochEnd): Promise<void> {
+    const w = this.welcome!;
+    const mode = w.ackMode;
+    const ack = (level: 'received' | 'persisted') => link.send(Msg.ack, encodeMessage({ epoch: e.epoch, level }), this.term);
+    if (!e.joining && mode === 'received') await ack('received');
+    await this.o.replica.commitEpoch({
+      epoch: e.epoch,
+      term: this.term.toString(),
+      primary: w.primary,
+      digest: e.joining ? undefined : e.digest, // while joining the replica is not a whole state: nothing to compare
+      synced: !e.joining,
+      persist: mode === 'persisted',
+    });
+    if (e.joining) return;
+    if (mode === 'persisted') await ack('persisted');
+    if (!this.inSync) {
+      this.inSync = true;
+      this.o.emit({ event: 'in-sync', epoch: e.epoch, term: this.term.toString() });
+    }
+    this.o.emit({ event: 'epoch', epoch: e.epoch, acked: mode !== 'async' });
+  }
+
+  status(): Record<string, unknown> {
+    const m = this.o.replica.meta;
+    return { role: 'standby', term: this.term.toString(), epoch: m?.epoch ?? 0, synced: m?.synced ?? false, inSync: this.inSync, primary: this.welcome?.primary ?? null };
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.link?.close();
+  }
+}
