@@ -1,47 +1,10 @@
 // CRC-32 (IEEE, reflected polynomial 0xEDB88320) by slicing-by-8 tables. Used for U-Boot
 // environments, which are small; CRC-32C carries the hot paths.
-#include <cstring>
-
 #include "crc.h"
+#include "slice8.h"
 
 namespace salvor {
-namespace {
 
-struct Tables {
-  uint32_t t[8][256];
-  Tables() {
-    for (uint32_t i = 0; i < 256; i++) {
-      uint32_t c = i;
-      for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1)));
-      t[0][i] = c;
-    }
-    for (uint32_t i = 0; i < 256; i++)
-      for (int s = 1; s < 8; s++) t[s][i] = (t[s - 1][i] >> 8) ^ t[0][t[s - 1][i] & 0xff];
-  }
-};
-
-const Tables& tables() {
-  static const Tables tab;
-  return tab;
-}
-
-}  // namespace
-
-uint32_t Crc32(uint32_t crc, const uint8_t* p, size_t n) {
-  const auto& t = tables().t;
-  crc = ~crc;
-  while (n >= 8) {
-    uint32_t lo, hi;
-    memcpy(&lo, p, 4);
-    memcpy(&hi, p + 4, 4);
-    lo ^= crc;
-    crc = t[7][lo & 0xff] ^ t[6][(lo >> 8) & 0xff] ^ t[5][(lo >> 16) & 0xff] ^ t[4][lo >> 24] ^
-          t[3][hi & 0xff] ^ t[2][(hi >> 8) & 0xff] ^ t[1][(hi >> 16) & 0xff] ^ t[0][hi >> 24];
-    p += 8;
-    n -= 8;
-  }
-  while (n--) crc = (crc >> 8) ^ t[0][(crc ^ *p++) & 0xff];
-  return ~crc;
-}
+uint32_t Crc32(uint32_t crc, const uint8_t* p, size_t n) { return Slice8<0xEDB88320u>::Compute(crc, p, n); }
 
 }  // namespace salvor
