@@ -68,3 +68,20 @@ export function gatherPages(region: Buffer, indexes: Uint32Array, pageSize: numb
 export function scatterPages(compact: Buffer, indexes: Uint32Array, region: Buffer, pageSize: number): void {
   for (let i = 0; i < indexes.length; i++) compact.copy(region, indexes[i]! * pageSize, i * pageSize, (i + 1) * pageSize);
 }
+
+/** gatherPages for runs: one copy per run. */
+export function gatherRuns(region: Buffer, runs: PageRun[], pageSize: number): Buffer {
+  const out = Buffer.allocUnsafe(runs.reduce((n, r) => n + r.count, 0) * pageSize);
+  let at = 0;
+  for (const r of runs) at += region.copy(out, at, r.first * pageSize, (r.first + r.count) * pageSize);
+  return out;
+}
+
+/** scatterPages for runs: one copy per run. */
+export function scatterRuns(compact: Buffer, runs: PageRun[], region: Buffer, pageSize: number): void {
+  let at = 0;
+  for (const r of runs) {
+    compact.copy(region, r.first * pageSize, at, at + r.count * pageSize);
+    at += r.count * pageSize;
+  }
+}

@@ -44,6 +44,8 @@ export class Primary {
   private ticking: Promise<void> = Promise.resolve();
   private readonly sessions = new Set<StandbySession>();
   private stopped = false;
+  /** When each recent epoch was cut, for the replication lag its acks report. */
+  private readonly cutAt = new Map<number, number>();
   private resolveDone!: (why: 'stopped' | 'demoted') => void;
   readonly done = new Promise<'stopped' | 'demoted'>((r) => (this.resolveDone = r));
 
@@ -86,17 +88,20 @@ export class Primary {
     this.options.emit(e);
   }
 
-  private schedule(): void {
+  /** Epochs at a fixed rate: the next one is due an interval after the previous one started. */
+  private schedule(lastStart = Date.now()): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
+      const started = Date.now();
       this.ticking = this.tick()
         .catch((err: Error) => this.emit({ event: 'error', message: err.message }))
-        .finally(() => this.schedule());
-    }, this.intervalMs);
+        .finally(() => this.schedule(started));
+    }, Math.max(0, lastStart + this.intervalMs - Date.now()));
   }
 
   /** One epoch: collect, fold into the shipped state, send to standbys in sync, feed joining ones. */
   private async tick(): Promise<void> {
+    const tickStarted = Date.now();
     const { runs, pages } = await this.options.region.collectPages();
     const indexes = runsToIndexes(runs);
     const before = gatherPages(this.state, indexes, this.pageSize);
@@ -105,9 +110,17 @@ export class Primary {
     for (const r of runs)
       hashPages(this.state.subarray(r.first * this.pageSize, (r.first + r.count) * this.pageSize), this.pageSize, this.hashes.subarray(r.first * 8, (r.first + r.count) * 8));
     this.epoch++;
+    this.cutAt.set(this.epoch, tickStarted);
+    this.cutAt.delete(this.epoch - 100);
     this.digest = regionDigest(this.hashes);
     const deadline = Date.now() + this.intervalMs;
     for (const s of this.sessions) await s.onEpoch(this.epoch, runs, stream, this.digest, deadline);
+  }
+
+  /** Milliseconds from the cut of `epoch` until now (undefined once it is old). */
+  lagOf(epoch: number): number | undefined {
+    const at = this.cutAt.get(epoch);
+    return at === undefined ? undefined : Date.now() - at;
   }
 
   /** Page fingerprints of the shipped state (for a rejoining standby's partial resync). */

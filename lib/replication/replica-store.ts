@@ -3,7 +3,7 @@ import { SalvorError } from '../../bindings/salvor-error';
 import { crc32c } from '../../bindings/crc';
 import { hashPages, xxh64 } from '../../bindings/hash-scan';
 import { applyPageDeltas } from '../../bindings/page-delta';
-import { gatherPages, PageSet, runsToIndexes, scatterPages } from './page-sets';
+import { gatherPages, PageSet, runsToIndexes, scatterPages, scatterRuns } from './page-sets';
 import type { PageRun } from './dirty-tracker';
 
 /**
@@ -83,11 +83,11 @@ export class ReplicaStore {
   /** Takes whole pages (a join sends them as they are) into the epoch in progress. */
   applyRaw(runs: PageRun[], pages: Buffer): void {
     const pageSize = this.pageSizeOf();
-    const indexes = runsToIndexes(runs);
-    if (pages.length !== indexes.length * pageSize)
-      throw new SalvorError('SALVOR_BAD_FRAME', `a page message carries ${pages.length} bytes for ${indexes.length} pages`);
-    scatterPages(pages, indexes, this.working!, pageSize);
-    for (const p of indexes) this.touched!.add(p);
+    const count = runs.reduce((n, r) => n + r.count, 0);
+    if (pages.length !== count * pageSize || runs.some((r) => r.first + r.count > this.working!.length / pageSize))
+      throw new SalvorError('SALVOR_BAD_FRAME', `a page message carries ${pages.length} bytes for ${count} pages`);
+    scatterRuns(pages, runs, this.working!, pageSize);
+    for (const r of runs) this.touched!.addRun(r.first, r.count);
   }
 
   get prepared(): boolean {
@@ -112,24 +112,16 @@ export class ReplicaStore {
       await this.revert(indexes);
       throw new SalvorError('SALVOR_DIVERGED', `replica ${this.path} digest ${digest} differs from the primary's ${e.digest} at epoch ${e.epoch}`);
     }
-    const pages = gatherPages(this.working!, indexes, pageSize);
-    const head = Buffer.alloc(24);
-    JOURNAL_MAGIC.copy(head, 0);
-    head.writeBigUInt64LE(BigInt(e.epoch), 8);
-    head.writeUInt32LE(indexes.length, 16);
-    head.writeUInt32LE(pageSize, 20);
-    const idx = Buffer.from(indexes.buffer, indexes.byteOffset, indexes.byteLength);
     const meta: ReplicaMeta = { epoch: e.epoch, term: e.term, primary: e.primary, regionSize: this.working!.length, pageSize, digest, synced: e.synced };
     const metaJson = Buffer.from(JSON.stringify(meta, null, 2) + '\n');
-    const metaLen = Buffer.alloc(4);
-    metaLen.writeUInt32LE(metaJson.length);
-    const body = Buffer.concat([head, idx, pages, metaLen, metaJson]);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32LE(crc32c(body));
-    await writeDurably(`${this.path}.journal`, Buffer.concat([body, crc]), e.persist);
-    await this.writePages(indexes, pages, pageSize, e.persist);
+    // Only a whole state (meta synced) must never be torn, so only its epochs go through the journal.
+    // Before that (joining, and the epoch that ends the join) nothing may promote the replica while the
+    // meta says synced: false, so pages go straight in and the meta, renamed last, makes it whole.
+    const journaled = this.meta?.synced === true;
+    if (journaled) await writeDurably(`${this.path}.journal`, this.journalFor(e.epoch, indexes, pageSize, metaJson), e.persist);
+    await this.writeRuns(runs, pageSize, e.persist);
     await writeDurably(`${this.path}.meta.json`, metaJson, e.persist, true);
-    await rm(`${this.path}.journal`, { force: true });
+    if (journaled) await rm(`${this.path}.journal`, { force: true });
     this.meta = meta;
   }
 
@@ -144,8 +136,25 @@ export class ReplicaStore {
     for (const p of indexes) await this.fh!.read(this.working!, p * pageSize, pageSize, p * pageSize);
   }
 
-  private async writePages(indexes: Uint32Array, pages: Buffer, pageSize: number, persist: boolean): Promise<void> {
-    for (let i = 0; i < indexes.length; i++) await this.fh!.write(pages, i * pageSize, pageSize, indexes[i]! * pageSize);
+  /** The journal of one epoch (layout in docs/formats/replication.md). */
+  private journalFor(epoch: number, indexes: Uint32Array, pageSize: number, metaJson: Buffer): Buffer {
+    const head = Buffer.alloc(24);
+    JOURNAL_MAGIC.copy(head, 0);
+    head.writeBigUInt64LE(BigInt(epoch), 8);
+    head.writeUInt32LE(indexes.length, 16);
+    head.writeUInt32LE(pageSize, 20);
+    const idx = Buffer.from(indexes.buffer, indexes.byteOffset, indexes.byteLength);
+    const metaLen = Buffer.alloc(4);
+    metaLen.writeUInt32LE(metaJson.length);
+    const body = Buffer.concat([head, idx, gatherPages(this.working!, indexes, pageSize), metaLen, metaJson]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32LE(crc32c(body));
+    return Buffer.concat([body, crc]);
+  }
+
+  /** Writes the epoch's pages from the working copy, one write per run of pages. */
+  private async writeRuns(runs: PageRun[], pageSize: number, persist: boolean): Promise<void> {
+    for (const r of runs) await this.fh!.write(this.working!, r.first * pageSize, r.count * pageSize, r.first * pageSize);
     if (persist) await this.fh!.sync();
   }
 

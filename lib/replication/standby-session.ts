@@ -1,11 +1,11 @@
 import type { Frame, Link } from '../transport/link';
 import type { PageRun } from './dirty-tracker';
-import { gatherPages, PageSet, runsToIndexes } from './page-sets';
+import { gatherRuns, PageSet } from './page-sets';
 import { decodeMessage, encodeMessage, Msg, type Ack, type EpochEnd, type Hello, type PagesHeader, type Welcome } from './protocol';
 import type { Primary } from './primary';
 
-/** Pages per message while joining: 1 MiB of 4 KiB pages. */
-const JOIN_CHUNK = 256;
+/** Pages per message while joining: 4 MiB of 4 KiB pages. */
+const JOIN_CHUNK = 1024;
 
 /**
  * One standby as the primary sees it: hello, then the join (every page it lacks, time-boxed per
@@ -80,7 +80,7 @@ export class StandbySession {
   private onAck(a: Ack): void {
     if (this.phase !== 'synced' || a.epoch <= this.ackedEpoch) return;
     this.ackedEpoch = a.epoch;
-    this.primary.emit({ event: 'epoch', epoch: a.epoch, acked: true, level: a.level, standby: this.identity });
+    this.primary.emit({ event: 'epoch', epoch: a.epoch, acked: true, level: a.level, standby: this.identity, lagMs: this.primary.lagOf(a.epoch) });
   }
 
   /** Called by the primary once per epoch, in order, with the epoch's pages as a delta stream. */
@@ -109,7 +109,7 @@ export class StandbySession {
     let bytes = 0;
     while (this.needed!.size > 0 && (final || Date.now() < deadline)) {
       const runs = this.needed!.take(JOIN_CHUNK);
-      const pages = gatherPages(p.state, runsToIndexes(runs), p.pageSize);
+      const pages = gatherRuns(p.state, runs, p.pageSize);
       await this.send(Msg.pages, { round: this.round, count: runs.length, runs, raw: true } satisfies PagesHeader, pages);
       bytes += pages.length;
     }

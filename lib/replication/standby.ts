@@ -133,8 +133,14 @@ export class Standby {
   private async onEpochEnd(link: Link, e: EpochEnd): Promise<void> {
     const w = this.welcome!;
     const mode = w.ackMode;
-    const ack = (level: 'received' | 'persisted') => link.send(Msg.ack, encodeMessage({ epoch: e.epoch, level }), this.term);
-    if (!e.joining && mode === 'received') await ack('received');
+    // An ack that cannot go out (the primary just died) does not undo the epoch: it was committed whole.
+    const ack = (level: 'received' | 'persisted') =>
+      link.send(Msg.ack, encodeMessage({ epoch: e.epoch, level }), this.term).then(
+        () => true,
+        () => false,
+      );
+    let acked = false;
+    if (!e.joining && mode === 'received') acked = await ack('received');
     await this.o.replica.commitEpoch({
       epoch: e.epoch,
       term: this.term.toString(),
@@ -144,12 +150,12 @@ export class Standby {
       persist: mode === 'persisted',
     });
     if (e.joining) return;
-    if (mode === 'persisted') await ack('persisted');
+    if (mode === 'persisted') acked = await ack('persisted');
     if (!this.inSync) {
       this.inSync = true;
       this.o.emit({ event: 'in-sync', epoch: e.epoch, term: this.term.toString() });
     }
-    this.o.emit({ event: 'epoch', epoch: e.epoch, acked: mode !== 'async' });
+    this.o.emit({ event: 'epoch', epoch: e.epoch, committed: true, acked, level: mode });
   }
 
   status(): Record<string, unknown> {

@@ -1,0 +1,254 @@
+import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SalvorError } from '../../bindings/salvor-error';
+import type { Link, LinkOptions, Listener, TransportBackend } from '../transport/link';
+import { Primary, type ReplicationEvent } from './primary';
+import { encodeMessage, Msg, type AckMode, type Hello } from './protocol';
+import { ReplicaStore } from './replica-store';
+import { Standby } from './standby';
+import type { TrackedRegion } from './tracked-region';
+
+/** What the CLI (or the daemon) hands the runners: where state lives and how to open regions. */
+export interface ReplicateSettings {
+  stateDir: string;
+  intervalMs: number;
+  timeoutMs: number;
+  identity: string;
+  openRegion?: (path: string) => Promise<TrackedRegion>;
+}
+
+export function transportFor(url: string, transports: TransportBackend[]): { backend: TransportBackend; url: URL } {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new SalvorError('SALVOR_BAD_INPUT', `'${url}' is not a URL (tcp://HOST:PORT or serial:///dev/ttyX?baud=N)`);
+  }
+  const backend = transports.find((t) => t.schemes.includes(parsed.protocol.replace(/:$/, '')));
+  if (!backend) throw new SalvorError('SALVOR_BAD_INPUT', `'${url}': no transport for ${parsed.protocol} (known: ${transports.flatMap((t) => t.schemes).join(', ')})`);
+  return { backend, url: parsed };
+}
+
+/** The term a node starts from: the highest it has recorded in the state directory. */
+async function recordedTerm(stateDir: string): Promise<bigint> {
+  try {
+    return BigInt((await readFile(join(stateDir, 'replicate', 'term'), 'utf8')).trim());
+  } catch {
+    return 0n;
+  }
+}
+
+async function recordTerm(stateDir: string, term: bigint): Promise<void> {
+  await mkdir(join(stateDir, 'replicate'), { recursive: true });
+  const tmp = join(stateDir, 'replicate', `term.${process.pid}`);
+  await writeFile(tmp, `${term}\n`);
+  await rename(tmp, join(stateDir, 'replicate', 'term'));
+}
+
+/** Keeps $STATE/replicate/<role>-<pid>.json current, for `salvor replicate status`. */
+function statusWriter(stateDir: string, role: string, status: () => Record<string, unknown>): () => Promise<void> {
+  const file = join(stateDir, 'replicate', `${role}-${process.pid}.json`);
+  let stopped = false;
+  const write = async () => {
+    await mkdir(join(stateDir, 'replicate'), { recursive: true });
+    await writeFile(`${file}.tmp`, JSON.stringify({ pid: process.pid, updated: new Date().toISOString(), ...status() }) + '\n');
+    await rename(`${file}.tmp`, file);
+  };
+  const timer = setInterval(() => void write().catch(() => undefined), 500);
+  void write().catch(() => undefined);
+  return async () => {
+    if (stopped) return;
+    stopped = true;
+    clearInterval(timer);
+    await write().catch(() => undefined);
+  };
+}
+
+/** Resolves on SIGTERM or SIGINT (the first one; a second one is left to Node's default). */
+function untilSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const on = () => {
+      process.off('SIGTERM', on);
+      process.off('SIGINT', on);
+      resolve();
+    };
+    process.on('SIGTERM', on);
+    process.on('SIGINT', on);
+  });
+}
+
+/**
+ * Whoever holds the address: connect as a standby would and read the term of its first frame. A
+ * holder with a lower term demotes on our hello (it sees the higher term) and frees the address.
+ */
+async function holderTerm(t: { backend: TransportBackend; url: URL }, options: LinkOptions, term: bigint, identity: string): Promise<bigint | undefined> {
+  let link: Link | undefined;
+  try {
+    link = await t.backend.connect(t.url, options);
+    const first = new Promise<bigint>((resolve) => link!.onFrame((f) => resolve(f.epoch)));
+    const hello: Hello = { identity, capabilities: ['term-probe'], heldEpoch: 0, heldTerm: term.toString(), regionSize: 0, pageSize: 0, hashes: false };
+    await link.send(Msg.hello, encodeMessage(hello), term);
+    return await Promise.race([first, sleep(options.timeoutMs ?? 1000).then(() => undefined)]);
+  } catch {
+    return undefined;
+  } finally {
+    await link?.close().catch(() => undefined);
+  }
+}
+
+/** Binds the URL, waiting while another node holds it; returns undefined when that node's term is higher. */
+async function listenOrDefer(
+  url: string,
+  options: LinkOptions,
+  transports: TransportBackend[],
+  term: bigint,
+  identity: string,
+  emit: (e: ReplicationEvent) => void,
+  yieldToEqual: boolean,
+): Promise<Listener | { higherTerm: bigint }> {
+  const t = transportFor(url, transports);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await t.backend.listen(t.url, options);
+    } catch (err) {
+      const code = (err as SalvorError).code;
+      if (code !== 'EADDRINUSE' && code !== 'EBUSY') throw err;
+      if (attempt === 0) emit({ event: 'waiting-for-address', url, reason: (err as Error).message });
+      const theirs = await holderTerm(t, options, term, identity);
+      if (theirs !== undefined && (theirs > term || (yieldToEqual && theirs === term))) return { higherTerm: theirs };
+      await sleep(200);
+    }
+  }
+}
+
+export async function runPrimary(
+  a: { region: string; listen: string; ackMode: AckMode; maxDowntimeMs: number; maxRounds: number; link: LinkOptions; startEpoch?: number; term?: bigint },
+  s: ReplicateSettings,
+  transports: TransportBackend[],
+  emit: (e: ReplicationEvent) => void,
+): Promise<'stopped' | 'demoted'> {
+  transportFor(a.listen, transports); // a bad URL is bad input before anything opens
+  const term = a.term ?? ((await recordedTerm(s.stateDir)) || 1n);
+  await recordTerm(s.stateDir, term);
+  const region = await s.openRegion!(a.region);
+  let primary: Primary | undefined;
+  try {
+    // A promoted standby yields to another standby that took the address first with the same term.
+    const bound = await listenOrDefer(a.listen, a.link, transports, term, s.identity, emit, a.term !== undefined);
+    if ('higherTerm' in bound) {
+      await recordTerm(s.stateDir, bound.higherTerm);
+      emit({ event: 'demoted', term: bound.higherTerm.toString(), by: a.listen, reason: 'another node serves this address with a higher term' });
+      return 'demoted';
+    }
+    const listener = bound;
+    primary = await Primary.start({
+      region,
+      listener,
+      identity: s.identity,
+      term,
+      startEpoch: a.startEpoch,
+      ackMode: a.ackMode,
+      intervalMs: s.intervalMs,
+      timeoutMs: s.timeoutMs,
+      maxDowntimeMs: a.maxDowntimeMs,
+      maxRounds: a.maxRounds,
+      emit: (e) => {
+        if (e.event === 'demoted') void recordTerm(s.stateDir, BigInt(e.term as string));
+        emit(e);
+      },
+    });
+    emit({ event: 'serving', url: listener.url, region: a.region, term: term.toString(), tracker: region.backend, ackMode: a.ackMode });
+    const stopStatus = statusWriter(s.stateDir, 'primary', () => primary!.status());
+    const why = await Promise.race([primary.done, untilSignal().then(() => 'stopped' as const)]);
+    await primary.stop(why);
+    await stopStatus();
+    return why;
+  } finally {
+    await primary?.stop();
+    region.close();
+  }
+}
+
+export async function runStandby(
+  a: { connect: string; replica: string; link: LinkOptions; ackMode?: AckMode },
+  s: ReplicateSettings,
+  transports: TransportBackend[],
+  emit: (e: ReplicationEvent) => void,
+): Promise<'stopped' | 'demoted'> {
+  const t = transportFor(a.connect, transports);
+  let signalled = false;
+  let current: Standby | undefined;
+  void untilSignal().then(() => {
+    signalled = true;
+    void current?.stop();
+  });
+  while (!signalled) {
+    const replica = await ReplicaStore.open(a.replica);
+    const standby = (current = new Standby({
+      connect: (): Promise<Link> => t.backend.connect(t.url, a.link),
+      replica,
+      identity: s.identity,
+      intervalMs: s.intervalMs,
+      timeoutMs: s.timeoutMs,
+      emit,
+    }));
+    const stopStatus = statusWriter(s.stateDir, 'standby', () => standby.status());
+    const outcome = await standby.run();
+    await stopStatus();
+    await replica.close();
+    if (outcome !== 'promote' || signalled) return 'stopped';
+    // Take over: a term above any the old primary used, the replica as the region, on the primary's URL.
+    const recorded = await recordedTerm(s.stateDir);
+    const term = (standby.highestTerm > recorded ? standby.highestTerm : recorded) + 1n;
+    const meta = replica.meta!;
+    emit({ event: 'failover', term: term.toString(), epoch: meta.epoch, from: meta.primary, url: a.connect });
+    const why = await runPrimary(
+      { region: a.replica, listen: a.connect, ackMode: a.ackMode ?? 'received', maxDowntimeMs: 300, maxRounds: 30, link: a.link, startEpoch: meta.epoch, term },
+      s,
+      transports,
+      emit,
+    );
+    if (why !== 'demoted') return why;
+    // Another node serves the address with a term at least ours: follow it as its standby.
+  }
+  return 'stopped';
+}
+
+export interface NodeStatus {
+  role: string;
+  pid: number;
+  running: boolean;
+  term: string;
+  epoch: number;
+  detail?: string;
+  [k: string]: unknown;
+}
+
+/** What every replication process that used this state directory last wrote about itself. */
+export async function readStatus(stateDir: string): Promise<{ nodes: NodeStatus[] }> {
+  const dir = join(stateDir, 'replicate');
+  let names: string[] = [];
+  try {
+    names = (await readdir(dir)).filter((n) => /^(primary|standby)-\d+\.json$/.test(n));
+  } catch {
+    return { nodes: [] };
+  }
+  const nodes: NodeStatus[] = [];
+  for (const name of names) {
+    try {
+      const s = JSON.parse(await readFile(join(dir, name), 'utf8')) as NodeStatus;
+      let running = true;
+      try {
+        process.kill(s.pid, 0);
+      } catch {
+        running = false;
+      }
+      const standbys = (s.standbys as { standby: string; phase: string }[] | undefined)?.map((x) => `${x.standby}:${x.phase}`).join(', ');
+      nodes.push({ ...s, running, detail: standbys ? `standbys ${standbys}` : s.role === 'standby' ? `in-sync ${String(s.inSync)}` : '' });
+    } catch {
+      // a file being replaced right now: the next call reads it
+    }
+  }
+  return { nodes: nodes.sort((x, y) => Number(y.running) - Number(x.running) || x.pid - y.pid) };
+}
