@@ -11,6 +11,7 @@ import { crc32cBenchmark } from './crc32c';
 import { hashScanBenchmark } from './hash-scan';
 import { nvramCheckBenchmark } from './nvram-check';
 import { pageDeltaApplyBenchmark, pageDeltaEncodeBenchmark } from './page-delta';
+import { serialFramingBenchmark } from './serial-framing';
 import { trackingBenchmarks, writeFaultCosts } from './tracking';
 import { verifySectorsBenchmark } from './verify-sectors';
 
@@ -50,6 +51,7 @@ const benchmarks: Benchmark[] = [
   pageDeltaEncodeBenchmark,
   pageDeltaApplyBenchmark,
   ...trackingBenchmarks,
+  serialFramingBenchmark,
 ];
 
 const WARMUP = 3;
