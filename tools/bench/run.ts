@@ -13,6 +13,7 @@ import { nvramCheckBenchmark } from './nvram-check';
 import { pageDeltaApplyBenchmark, pageDeltaEncodeBenchmark } from './page-delta';
 import { serialFramingBenchmark } from './serial-framing';
 import { trackingBenchmarks, writeFaultCosts } from './tracking';
+import { transportTcpBenchmarks } from './transport-tcp';
 import { verifySectorsBenchmark } from './verify-sectors';
 
 /** One side of a comparison: a call that processes `bytes` bytes. */
@@ -52,6 +53,7 @@ const benchmarks: Benchmark[] = [
   pageDeltaApplyBenchmark,
   ...trackingBenchmarks,
   serialFramingBenchmark,
+  ...transportTcpBenchmarks,
 ];
 
 const WARMUP = 3;
