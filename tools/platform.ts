@@ -1,16 +1,32 @@
-import { resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { SalvorError } from '../bindings/salvor-error';
+import { openRegion } from '../index';
 import type { CliPlatform } from '../lib/cli/platform';
 import { openKernelNvramDevice } from '../platform/linux/nvram-device';
+import { serialTransport } from '../platform/linux/transport-serial';
+import { tcpTransport } from '../platform/linux/transport-tcp';
 import { faultPlanFromEnv, withFaults } from '../platform/sim/faulty-device';
 
 /** Composition root: picks the backends for this process. Fault injection comes from SALVOR_FAULT. */
 export function cliPlatform(env: NodeJS.ProcessEnv = process.env): CliPlatform {
+  const stateDir = resolve(env.SALVOR_STATE_DIR || 'var');
   return {
     openNvramDevice: async (path, options) => {
       const plan = faultPlanFromEnv(env); // a malformed SALVOR_FAULT fails the command (exit 16), not the CLI's start
       const device = await openKernelNvramDevice(path, options);
       return plan ? withFaults(device, plan) : device;
     },
-    stateDir: resolve(env.SALVOR_STATE_DIR || 'var'),
+    stateDir,
+    transports: [tcpTransport, serialTransport],
+    openRegion: (path) => openRegion({ path }),
+    tlsCertificates: () => {
+      const dir = join(stateDir, 'tls');
+      try {
+        return { cert: readFileSync(join(dir, 'cert.pem')), key: readFileSync(join(dir, 'key.pem')), ca: readFileSync(join(dir, 'ca.pem')) };
+      } catch (e) {
+        throw new SalvorError('SALVOR_BAD_INPUT', `no --psk-file, and no certificates in ${dir} (cert.pem, key.pem, ca.pem): ${(e as Error).message}`, { path: dir });
+      }
+    },
   };
 }

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { configureExits } from '../lib/cli/command';
 import { registerDoctor } from '../lib/cli/doctor-command';
 import { registerNvram } from '../lib/cli/nvram-command';
+import { registerReplicate } from '../lib/cli/replicate-command';
 import { cliPlatform } from './platform';
 
 const { version } = require('../../package.json') as { version: string };
@@ -23,6 +24,7 @@ function buildProgram(): Command {
   const platform = cliPlatform();
   registerDoctor(program, platform);
   registerNvram(program, platform);
+  registerReplicate(program, platform);
   return program;
 }
 

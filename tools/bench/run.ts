@@ -11,6 +11,7 @@ import { crc32cBenchmark } from './crc32c';
 import { hashScanBenchmark } from './hash-scan';
 import { nvramCheckBenchmark } from './nvram-check';
 import { pageDeltaApplyBenchmark, pageDeltaEncodeBenchmark } from './page-delta';
+import { replicationBenchmark } from './replication';
 import { serialFramingBenchmark } from './serial-framing';
 import { trackingBenchmarks, writeFaultCosts } from './tracking';
 import { transportTcpBenchmarks } from './transport-tcp';
@@ -52,6 +53,7 @@ const benchmarks: Benchmark[] = [
   pageDeltaEncodeBenchmark,
   pageDeltaApplyBenchmark,
   ...trackingBenchmarks,
+  replicationBenchmark,
   serialFramingBenchmark,
   ...transportTcpBenchmarks,
 ];

@@ -1,0 +1,118 @@
+import { hostname } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { SalvorError } from '../../bindings/salvor-error';
+import { parseSize, verb } from './command';
+import { Exit } from './exit-codes';
+import type { Output } from './output';
+import type { CliPlatform } from './platform';
+import type { LinkOptions } from '../transport/link';
+import { runPrimary, runStandby, readStatus, type ReplicateSettings } from '../replication/replicate-runner';
+
+interface CommonOpts {
+  pskFile?: string;
+  interval: number;
+  timeout: number;
+  identity?: string;
+  json?: boolean;
+}
+
+/** The key is the file's bytes, a trailing newline ignored; an empty or unreadable file is bad input. */
+export function readPsk(path: string): Buffer {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    throw SalvorError.fromNode(e, path);
+  }
+  if (bytes.length && bytes[bytes.length - 1] === 0x0a) bytes = bytes.subarray(0, bytes[bytes.length - 2] === 0x0d ? -2 : -1);
+  if (bytes.length < 16) throw new SalvorError('SALVOR_BAD_INPUT', `--psk-file ${path}: a key needs at least 16 bytes (got ${bytes.length})`, { path });
+  return bytes;
+}
+
+function linkOptions(o: CommonOpts, platform: CliPlatform, out: Output): LinkOptions {
+  const identity = o.identity ?? hostname();
+  const options: LinkOptions = { identity, timeoutMs: o.timeout, log: (line) => out.note(JSON.stringify(line)) };
+  if (o.pskFile) options.psk = readPsk(o.pskFile);
+  else options.tls = platform.tlsCertificates(); // certificates from the config; refused when there are none
+  return options;
+}
+
+function common(cmd: Command): Command {
+  return cmd
+    .option('--psk-file <file>', 'pre-shared key: the file bytes (a trailing newline ignored); without it, TLS certificates from the config')
+    .addOption(new Option('--interval <ms>', 'epoch interval').default(100).argParser((v) => parseSize(v, '--interval')))
+    .addOption(new Option('--timeout <ms>', 'a peer silent this long is gone (failover after it)').default(1000).argParser((v) => parseSize(v, '--timeout')))
+    .option('--identity <name>', 'this node in hellos and logs (default: the hostname)');
+}
+
+/** Prints one event: a JSON line with --json, else a short human line on stderr. */
+function eventPrinter(out: Output): (e: Record<string, unknown>) => void {
+  return (e) => {
+    if (out.json) process.stdout.write(JSON.stringify({ ...e, time: new Date().toISOString() }) + '\n');
+    else if (e.event !== 'epoch' || Number(e.epoch) % 50 === 0) out.note(`${e.event} ${JSON.stringify({ ...e, event: undefined })}`);
+  };
+}
+
+export function registerReplicate(program: Command, platform: CliPlatform): void {
+  const replicate = program
+    .command('replicate')
+    .description('standby join, continuous replication and failover of a region between salvor nodes')
+    .addHelpText(
+      'after',
+      `\nURLs: tcp://HOST:PORT, serial:///dev/ttyX?baud=N[&flow=rtscts]. Events (--json): one JSON object per line:
+joined, round, in-sync, epoch, standby-lost, failover, demoted. See docs/replication.md and docs/cli.md.`,
+    );
+
+  verb<CommonOpts & { region: string; listen: string; ack: 'async' | 'received' | 'persisted'; maxDowntime: number; maxRounds: number }>(
+    common(
+      replicate
+        .command('primary')
+        .description('serve a region (a shared-memory or regular file any process writes) to standbys; runs until SIGTERM')
+        .requiredOption('--region <path>', 'the region: a file of whole 4 KiB pages, for example under /dev/shm')
+        .requiredOption('--listen <url>', 'where standbys connect: tcp://HOST:PORT or serial:///dev/ttyX?baud=N')
+        .addOption(new Option('--ack <mode>', 'what an acked epoch means: sent, in standby memory, or fsynced there').choices(['async', 'received', 'persisted']).default('received'))
+        .addOption(new Option('--max-downtime <ms>', 'join: finish once the rest can be sent within this').default(300).argParser((v) => parseSize(v, '--max-downtime')))
+        .addOption(new Option('--max-rounds <n>', 'join: give up after this many rounds that do not shrink').default(30).argParser((v) => parseSize(v, '--max-rounds'))),
+    ),
+    async (o, out) => {
+      const settings: ReplicateSettings = { stateDir: platform.stateDir, intervalMs: o.interval, timeoutMs: o.timeout, identity: o.identity ?? hostname(), openRegion: platform.openRegion };
+      const why = await runPrimary(
+        { region: o.region, listen: o.listen, ackMode: o.ack, maxDowntimeMs: o.maxDowntime, maxRounds: o.maxRounds, link: linkOptions(o, platform, out) },
+        settings,
+        platform.transports,
+        eventPrinter(out),
+      );
+      out.note(`primary ${why}`);
+      return Exit.ok;
+    },
+  );
+
+  verb<CommonOpts & { connect: string; replica: string }>(
+    common(
+      replicate
+        .command('standby')
+        .description('join a primary and keep a replica; promote to primary when it is gone (after --timeout); runs until SIGTERM')
+        .requiredOption('--connect <url>', 'the primary: tcp://HOST:PORT or serial:///dev/ttyX?baud=N')
+        .requiredOption('--replica <path>', 'the replica file (with PATH.meta.json beside it)'),
+    ),
+    async (o, out) => {
+      const settings: ReplicateSettings = { stateDir: platform.stateDir, intervalMs: o.interval, timeoutMs: o.timeout, identity: o.identity ?? hostname(), openRegion: platform.openRegion };
+      await runStandby({ connect: o.connect, replica: o.replica, link: linkOptions(o, platform, out) }, settings, platform.transports, eventPrinter(out));
+      return Exit.ok;
+    },
+  );
+
+  verb<{ json?: boolean }>(
+    replicate.command('status').description('the replication processes running on this node (from the state directory), with their role, term, epoch and peers'),
+    async (_o, out) => {
+      const status = await readStatus(platform.stateDir);
+      out.result(status, () =>
+        status.nodes.length
+          ? status.nodes.map((n) => `${String(n.role).padEnd(8)} pid ${n.pid} ${n.running ? 'running' : 'gone'} term ${n.term} epoch ${n.epoch} ${n.detail ?? ''}`).join('\n')
+          : 'no replication process has run with this state directory',
+      );
+      return Exit.ok;
+    },
+  );
+}
