@@ -70,3 +70,10 @@ export async function openRegion(options: OpenRegionOptions): Promise<TrackedReg
   const memory = openLinuxMemory(options);
   return TrackedRegion.open(memory, { backend: options.backend ?? 'auto', costs: await linuxTrackerCosts(), onDecision: options.onDecision });
 }
+
+export { Primary, type PrimaryOptions, type ReplicationEvent } from './lib/replication/primary';
+export { Standby, type StandbyOptions } from './lib/replication/standby';
+export { ReplicaStore, type ReplicaMeta } from './lib/replication/replica-store';
+export type { Link, Listener, LinkOptions, TransportBackend } from './lib/transport/link';
+export { tcpTransport } from './platform/linux/transport-tcp';
+export { serialTransport } from './platform/linux/transport-serial';
