@@ -29,8 +29,8 @@ export interface PrimaryOptions {
  * epoch (one collectPages per epoch, whatever the number of standbys), folds them into the epoch
  * state it ships (a private copy, so joins and deltas never race with writers), sends the epoch as a
  * page delta stream to every standby in sync, and adds the pages to what each joining standby still
- * needs. A joining standby gets the state page by page, time-boxed per interval, until what remains
- * fits the downtime bound; then the rest goes at once and the standby is in sync at that epoch.
+ * needs. A joining standby gets the state page by page, back to back between epochs, until what
+ * remains fits the downtime bound; then the rest goes at once and the standby is in sync at that epoch.
  */
 export class Primary {
   readonly pageSize: number;
@@ -113,8 +113,7 @@ export class Primary {
     this.cutAt.set(this.epoch, tickStarted);
     this.cutAt.delete(this.epoch - 100);
     this.digest = regionDigest(this.hashes);
-    const deadline = Date.now() + this.intervalMs;
-    for (const s of this.sessions) await s.onEpoch(this.epoch, runs, stream, this.digest, deadline);
+    for (const s of this.sessions) await s.onEpoch(this.epoch, runs, stream, this.digest);
   }
 
   /** Milliseconds from the cut of `epoch` until now (undefined once it is old). */

@@ -8,8 +8,8 @@ import type { Primary } from './primary';
 const JOIN_CHUNK = 1024;
 
 /**
- * One standby as the primary sees it: hello, then the join (every page it lacks, time-boxed per
- * epoch, until the rest fits the downtime bound), then every epoch as a delta stream. A standby
+ * One standby as the primary sees it: hello, then the join (every page it lacks, sent
+ * back to back between epochs, until the rest fits the downtime bound), then every epoch as a delta stream. A standby
  * silent for the timeout is dropped; the primary never waits on it longer than that.
  */
 export class StandbySession {
@@ -19,7 +19,12 @@ export class StandbySession {
   private round = 0;
   private bestRemaining = Infinity;
   private stalled = 0;
-  private bytesPerMs = 0;
+  /** Join bandwidth: bytes the pump sent over the time its sends took. */
+  private totalBytes = 0;
+  private sendMs = 0;
+  private roundBytes = 0;
+  private finishing = false;
+  private wakePump: (() => void) | undefined;
   private lastHeard = Date.now();
   private readonly watchdog: NodeJS.Timeout;
   private ackedEpoch = 0;
@@ -74,6 +79,7 @@ export class StandbySession {
     const welcome: Welcome = { primary: p.options.identity, term: p.term.toString(), regionSize: p.pages * p.pageSize, pageSize: p.pageSize, ackMode: p.ackMode, plan, pagesToSend: this.needed.size };
     await this.send(Msg.welcome, welcome);
     this.phase = 'joining';
+    void this.pump().catch((e: Error) => this.fail(e));
     p.emit({ event: 'joined', standby: h.identity, peer: this.link.peer, plan, pagesToSend: this.needed.size, heldEpoch: h.heldEpoch });
   }
 
@@ -84,45 +90,69 @@ export class StandbySession {
   }
 
   /** Called by the primary once per epoch, in order, with the epoch's pages as a delta stream. */
-  async onEpoch(epoch: number, runs: PageRun[], stream: Buffer, digest: string, deadline: number): Promise<void> {
+  async onEpoch(epoch: number, runs: PageRun[], stream: Buffer, digest: string): Promise<void> {
     if (this.phase === 'synced') {
       await this.send(Msg.pages, { round: epoch, count: runs.length, runs, raw: false } satisfies PagesHeader, stream);
       await this.send(Msg.epochEnd, { epoch, digest, joining: false } satisfies EpochEnd);
       if (this.primary.ackMode === 'async') this.primary.emit({ event: 'epoch', epoch, acked: false, standby: this.identity });
     } else if (this.phase === 'joining') {
       this.needed!.addRuns(runs);
-      await this.joinRound(epoch, digest, deadline, runs);
+      await this.joinRound(epoch, digest, runs);
     }
   }
 
   /**
-   * One join round. QEMU's rule: when what remains can go within the downtime bound at the measured
-   * bandwidth, send it all and finish at this epoch; otherwise send for one interval. Rounds that stop
-   * shrinking are counted, and after maxRounds the join is abandoned, never looped forever.
+   * Sends owed pages back to back between epochs. The shipped state changes only inside an epoch's
+   * tick, so every message is a consistent copy of the pages it names; a page changed by a later epoch
+   * is owed again and goes again.
    */
-  private async joinRound(epoch: number, digest: string, deadline: number, dirty: PageRun[]): Promise<void> {
+  private async pump(): Promise<void> {
     const p = this.primary;
-    const remaining = this.needed!.size * p.pageSize;
-    const final = this.bytesPerMs > 0 && remaining <= this.bytesPerMs * (p.options.maxDowntimeMs ?? 300);
-    this.round++;
-    const started = Date.now();
-    let bytes = 0;
-    while (this.needed!.size > 0 && (final || Date.now() < deadline)) {
+    while (this.phase === 'joining') {
+      if (this.finishing || this.needed!.size === 0) {
+        await new Promise<void>((r) => (this.wakePump = r));
+        continue;
+      }
       const runs = this.needed!.take(JOIN_CHUNK);
       const pages = gatherRuns(p.state, runs, p.pageSize);
-      await this.send(Msg.pages, { round: this.round, count: runs.length, runs, raw: true } satisfies PagesHeader, pages);
-      bytes += pages.length;
+      const started = Date.now();
+      await this.send(Msg.pages, { round: this.round + 1, count: runs.length, runs, raw: true } satisfies PagesHeader, pages);
+      this.sendMs += Date.now() - started;
+      this.roundBytes += pages.length;
+      this.totalBytes += pages.length;
     }
-    const ms = Date.now() - started;
-    if (bytes > 0 && ms > 0) this.bytesPerMs = this.bytesPerMs ? 0.5 * this.bytesPerMs + 0.5 * (bytes / ms) : bytes / ms;
-    const synced = this.needed!.size === 0;
+  }
+
+  /**
+   * One join round per epoch. QEMU's rule: when what remains can go within the downtime bound at the
+   * measured bandwidth, send it all now and finish at this epoch. Rounds that stop shrinking are
+   * counted, and after maxRounds the join is abandoned, never looped forever.
+   */
+  private async joinRound(epoch: number, digest: string, dirty: PageRun[]): Promise<void> {
+    const p = this.primary;
+    this.round++;
+    const bytesPerMs = this.sendMs > 0 ? this.totalBytes / this.sendMs : 0;
+    const remaining = this.needed!.size * p.pageSize;
+    if (bytesPerMs > 0 && remaining <= bytesPerMs * (p.options.maxDowntimeMs ?? 300)) {
+      this.finishing = true; // the pump stands aside: the rest goes here, inside this epoch
+      while (this.needed!.size > 0) {
+        const runs = this.needed!.take(JOIN_CHUNK);
+        const pages = gatherRuns(p.state, runs, p.pageSize);
+        await this.send(Msg.pages, { round: this.round, count: runs.length, runs, raw: true } satisfies PagesHeader, pages);
+        this.roundBytes += pages.length;
+      }
+    }
+    const synced = this.needed!.size === 0 && this.finishing;
     await this.send(Msg.epochEnd, { epoch, digest, joining: !synced } satisfies EpochEnd);
-    p.emit({ event: 'round', n: this.round, dirtyPages: dirty.reduce((k, r) => k + r.count, 0), bytes, remainingPages: this.needed!.size, standby: this.identity });
+    p.emit({ event: 'round', n: this.round, dirtyPages: dirty.reduce((k, r) => k + r.count, 0), bytes: this.roundBytes, remainingPages: this.needed!.size, standby: this.identity });
+    this.roundBytes = 0;
     if (synced) {
       this.phase = 'synced';
+      this.wakePump?.();
       p.emit({ event: 'in-sync', epoch, standby: this.identity, rounds: this.round });
       return;
     }
+    this.wakePump?.();
     if (this.needed!.size < this.bestRemaining) {
       this.bestRemaining = this.needed!.size;
       this.stalled = 0;
@@ -143,6 +173,7 @@ export class StandbySession {
 
   private onLinkClosed(err?: Error): void {
     clearInterval(this.watchdog);
+    this.wakePump?.();
     if (this.phase !== 'closed') this.primary.emit({ event: 'standby-gone', standby: this.identity, reason: err?.message ?? 'closed' });
     this.phase = 'closed';
   }
@@ -150,6 +181,7 @@ export class StandbySession {
   async close(): Promise<void> {
     clearInterval(this.watchdog);
     this.phase = 'closed';
+    this.wakePump?.();
     await this.link.close().catch(() => undefined);
   }
 }
