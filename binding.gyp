@@ -14,6 +14,7 @@
         "native/pages/delta_binding.cc",
         "native/pages/delta_compare.cc",
         "native/pages/hash_scan.cc",
+        "native/pages/hash_scan_binding.cc",
         "native/sys/device.cc",
         "native/sys/probe.cc",
         "native/pages/mapping.cc",

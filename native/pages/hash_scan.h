@@ -42,6 +42,7 @@ using ScanChunkFn = int (*)(const uint8_t* data, size_t count, size_t pageSize, 
 int ScanRegion(const uint8_t* data, size_t pages, size_t pageSize, uint8_t* hashes, unsigned threads,
                std::vector<uint32_t>* runs, ScanChunkFn scan = nullptr);
 
+constexpr unsigned kMaxScanThreads = 64;  // the most threads a scan may be asked for
 unsigned DefaultScanThreads();  // min(hardware threads, 4)
 const char* HashScanBackend();   // which page-hash kernel HashPages dispatches to
 

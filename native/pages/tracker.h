@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "mapping.h"
+#include "runs.h"
 
 namespace salvor {
 
@@ -28,16 +29,7 @@ class Tracker {
   Mapping* mapping_;
 };
 
-// Appends a run to flattened runs, extending the last run when contiguous.
-inline void AppendRun(std::vector<uint32_t>* runs, uint32_t first, uint32_t count) {
-  size_t n = runs->size();
-  if (n >= 2 && (*runs)[n - 2] + (*runs)[n - 1] == first)
-    (*runs)[n - 1] += count;
-  else {
-    runs->push_back(first);
-    runs->push_back(count);
-  }
-}
+
 
 Tracker* NewUffdTracker(Mapping* m, int* err, const char** syscall);
 Tracker* NewMprotectTracker(Mapping* m, int* err, const char** syscall);
