@@ -97,6 +97,22 @@ async function holderTerm(t: { backend: TransportBackend; url: URL }, options: L
   }
 }
 
+/**
+ * Where a promoted standby serves: its own end of the serial line, or the primary's TCP port on every
+ * local address (the old primary's host address is not this node's; on one host the two collide, and
+ * the holder's term decides).
+ */
+export function takeoverUrl(connectUrl: string): string {
+  const u = new URL(connectUrl);
+  if (u.protocol !== 'tcp:') return connectUrl;
+  return `tcp://0.0.0.0:${u.port}`;
+}
+
+function fencer(t: { backend: TransportBackend; url: URL }, options: LinkOptions, term: bigint, identity: string, timeoutMs: number): { stop(): void } {
+  const timer = setInterval(() => void holderTerm(t, { ...options, timeoutMs }, term, identity), Math.max(1000, timeoutMs));
+  return { stop: () => clearInterval(timer) };
+}
+
 /** Binds the URL, waiting while another node holds it; returns undefined when that node's term is higher. */
 async function listenOrDefer(
   url: string,
@@ -123,7 +139,18 @@ async function listenOrDefer(
 }
 
 export async function runPrimary(
-  a: { region: string; listen: string; ackMode: AckMode; maxDowntimeMs: number; maxRounds: number; link: LinkOptions; startEpoch?: number; term?: bigint },
+  a: {
+    region: string;
+    listen: string;
+    ackMode: AckMode;
+    maxDowntimeMs: number;
+    maxRounds: number;
+    link: LinkOptions;
+    startEpoch?: number;
+    term?: bigint;
+    /** The old primary's address, which a promoted node keeps telling its term. */
+    fenceUrl?: string;
+  },
   s: ReplicateSettings,
   transports: TransportBackend[],
   emit: (e: ReplicationEvent) => void,
@@ -159,8 +186,12 @@ export async function runPrimary(
       },
     });
     emit({ event: 'serving', url: listener.url, region: a.region, term: term.toString(), tracker: region.backend, ackMode: a.ackMode });
+    // A promoted node tells the old primary's address its term now and then: an old primary that is
+    // still up (a healed partition) sees the higher term and demotes.
+    const fence = a.fenceUrl ? fencer(transportFor(a.fenceUrl, transports), a.link, term, s.identity, s.timeoutMs) : undefined;
     const stopStatus = statusWriter(s.stateDir, 'primary', () => primary!.status());
     const why = await Promise.race([primary.done, untilSignal().then(() => 'stopped' as const)]);
+    fence?.stop();
     await primary.stop(why);
     await stopStatus();
     return why;
@@ -204,7 +235,17 @@ export async function runStandby(
     const meta = replica.meta!;
     emit({ event: 'failover', term: term.toString(), epoch: meta.epoch, from: meta.primary, url: a.connect });
     const why = await runPrimary(
-      { region: a.replica, listen: a.connect, ackMode: a.ackMode ?? 'received', maxDowntimeMs: 300, maxRounds: 30, link: a.link, startEpoch: meta.epoch, term },
+      {
+        region: a.replica,
+        listen: takeoverUrl(a.connect),
+        ackMode: a.ackMode ?? 'received',
+        maxDowntimeMs: 300,
+        maxRounds: 30,
+        link: a.link,
+        startEpoch: meta.epoch,
+        term,
+        fenceUrl: a.connect,
+      },
       s,
       transports,
       emit,

@@ -64,6 +64,11 @@ export class StandbySession {
   private async onHello({ header: h, tail }: { header: Hello; tail: Buffer }): Promise<void> {
     const p = this.primary;
     this.identity = h.identity;
+    if (h.capabilities.includes('term-probe')) {
+      // Another node asking who serves here and with which term (the frame's epoch field answers).
+      await this.send(Msg.welcome, { primary: p.options.identity, term: p.term.toString(), regionSize: 0, pageSize: 0, ackMode: p.ackMode, plan: 'full', pagesToSend: 0 } satisfies Welcome);
+      return;
+    }
     if (h.regionSize !== p.pages * p.pageSize || h.pageSize !== p.pageSize) {
       if (h.regionSize !== 0) p.emit({ event: 'resync', standby: h.identity, reason: `its replica is ${h.regionSize} bytes, the region ${p.pages * p.pageSize}` });
     }

@@ -1,5 +1,6 @@
 import { SalvorError } from '../../bindings/salvor-error';
 import type { NvramDevice } from '../../lib/nvram/device';
+import { seededRandom } from '../../lib/transport/link-faults';
 
 /**
  * Power-cut emulation around any NvramDevice, switched on by SALVOR_FAULT so the shipping binary can
@@ -27,18 +28,6 @@ export function faultPlanFromEnv(env: NodeJS.ProcessEnv): FaultPlan | undefined 
     seed: Number(m[2] ?? 1),
     mode: (m[3] as FaultPlan['mode']) ?? 'random',
     onCut: env.SALVOR_FAULT_ACTION === 'throw' ? 'throw' : 'kill',
-  };
-}
-
-/** Small deterministic PRNG (mulberry32) so a failing seed can be replayed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 

@@ -2,7 +2,7 @@ import t from 'tap';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { agent, fileDigest, nextUrl, workspace, writer } from './replicate-helpers';
+import { agent, converges, fileDigest, nextUrl, workspace, writer } from './replicate-helpers';
 
 // salvor replicate end to end: separate agent processes on loopback TCP with a pre-shared key.
 
@@ -30,7 +30,7 @@ t.test('two and three agents: join under a writer, then byte-for-byte equal', as
   for (const id of ['s1', 's2']) await primary.waitFor((e) => e.event === 'epoch' && e.acked === true && e.standby === id && Number(e.epoch) > stopEpoch + 1);
   // 'received' acks when the epoch is in the standby's memory; the file follows at its commit
   for (const s of standbys) await s.waitFor((e) => e.event === 'epoch' && e.committed === true && Number(e.epoch) > stopEpoch + 1);
-  for (const i of [1, 2]) t.ok(readFileSync(join(w.dir, `replica${i}.bin`)).equals(readFileSync(region)), `replica ${i} equals the region byte for byte`);
+  for (const i of [1, 2]) t.ok(await converges(join(w.dir, `replica${i}.bin`), region), `replica ${i} equals the region byte for byte`);
   primary.proc.kill('SIGTERM');
   t.equal(await primary.exited, 0, 'SIGTERM: the primary exits 0');
 });
@@ -83,7 +83,7 @@ t.test('the standby is killed mid-join; the primary keeps serving; the rejoin is
   await primary.waitFor((e) => e.event === 'epoch' && e.acked === true && Number(e.epoch) > at + 1);
   await second.waitFor((e) => e.event === 'epoch' && e.committed === true && Number(e.epoch) > at + 1);
   t.ok(primary.events.filter((e) => e.event === 'epoch').length > epochsBefore, 'the primary kept making epochs');
-  t.ok(readFileSync(replica).equals(readFileSync(region)), 'equal after the partial resync');
+  t.ok(await converges(replica, region), 'equal after the partial resync');
 });
 
 const KILLS = Number(process.env.SALVOR_KILL_ROUNDS ?? 20);
@@ -138,6 +138,6 @@ t.test('three agents: the primary dies, one standby takes over, the other follow
   await other.waitFor((e) => e.event === 'in-sync' && e.term !== '1', 20000);
   const at = Math.max(0, ...winner.events.filter((e) => e.event === 'epoch').map((e) => Number(e.epoch)));
   await other.waitFor((e) => e.event === 'epoch' && e.committed === true && Number(e.epoch) > at + 1, 20000);
-  t.ok(readFileSync(join(w.dir, 'r1.bin')).equals(readFileSync(join(w.dir, 'r2.bin'))), 'the follower equals the new primary');
+  t.ok(await converges(join(w.dir, 'r1.bin'), join(w.dir, 'r2.bin')), 'the follower equals the new primary');
   t.equal(standbys.filter((s) => s.events.some((e) => e.event === 'serving')).length, 1, 'exactly one standby serves');
 });

@@ -78,3 +78,16 @@ export function fileDigest(path: string): string {
 
 let port = 7800 + Math.floor(Math.random() * 500);
 export const nextUrl = () => `tcp://127.0.0.1:${port++}`;
+
+/**
+ * Waits until two files hold the same bytes (the writer has stopped, so the replica must converge
+ * within a few epochs; epoch events lag behind the cuts, so the bytes are what is compared).
+ */
+export async function converges(a: string, b: string, ms = 30000): Promise<boolean> {
+  const until = Date.now() + ms;
+  for (;;) {
+    if (readFileSync(a).equals(readFileSync(b))) return true;
+    if (Date.now() > until) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
