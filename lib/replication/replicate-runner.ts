@@ -46,14 +46,28 @@ async function recordTerm(stateDir: string, term: bigint): Promise<void> {
   await rename(tmp, join(stateDir, 'replicate', 'term'));
 }
 
+/** The last epoch a primary on this node cut (epochs continue across restarts of a primary). */
+async function recordedEpoch(stateDir: string): Promise<number> {
+  try {
+    return Number((await readFile(join(stateDir, 'replicate', 'epoch'), 'utf8')).trim()) || 0;
+  } catch {
+    return 0;
+  }
+}
+
 /** Keeps $STATE/replicate/<role>-<pid>.json current, for `salvor replicate status`. */
 function statusWriter(stateDir: string, role: string, status: () => Record<string, unknown>): () => Promise<void> {
   const file = join(stateDir, 'replicate', `${role}-${process.pid}.json`);
   let stopped = false;
   const write = async () => {
     await mkdir(join(stateDir, 'replicate'), { recursive: true });
-    await writeFile(`${file}.tmp`, JSON.stringify({ pid: process.pid, updated: new Date().toISOString(), ...status() }) + '\n');
+    const now = status();
+    await writeFile(`${file}.tmp`, JSON.stringify({ pid: process.pid, updated: new Date().toISOString(), ...now }) + '\n');
     await rename(`${file}.tmp`, file);
+    if (role === 'primary') {
+      await writeFile(join(stateDir, 'replicate', `epoch.${process.pid}`), `${String(now.epoch)}\n`);
+      await rename(join(stateDir, 'replicate', `epoch.${process.pid}`), join(stateDir, 'replicate', 'epoch'));
+    }
   };
   const timer = setInterval(() => void write().catch(() => undefined), 500);
   void write().catch(() => undefined);
@@ -174,7 +188,7 @@ export async function runPrimary(
       listener,
       identity: s.identity,
       term,
-      startEpoch: a.startEpoch,
+      startEpoch: a.startEpoch ?? (await recordedEpoch(s.stateDir)),
       ackMode: a.ackMode,
       intervalMs: s.intervalMs,
       timeoutMs: s.timeoutMs,

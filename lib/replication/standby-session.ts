@@ -84,8 +84,8 @@ export class StandbySession {
     const welcome: Welcome = { primary: p.options.identity, term: p.term.toString(), regionSize: p.pages * p.pageSize, pageSize: p.pageSize, ackMode: p.ackMode, plan, pagesToSend: this.needed.size };
     await this.send(Msg.welcome, welcome);
     this.phase = 'joining';
-    void this.pump().catch((e: Error) => this.fail(e));
     p.emit({ event: 'joined', standby: h.identity, peer: this.link.peer, plan, pagesToSend: this.needed.size, heldEpoch: h.heldEpoch });
+    void this.pump().catch((e: Error) => this.fail(e));
   }
 
   private onAck(a: Ack): void {
@@ -138,7 +138,9 @@ export class StandbySession {
     this.round++;
     const bytesPerMs = this.sendMs > 0 ? this.totalBytes / this.sendMs : 0;
     const remaining = this.needed!.size * p.pageSize;
-    if (bytesPerMs > 0 && remaining <= bytesPerMs * (p.options.maxDowntimeMs ?? 300)) {
+    // Nothing (or at most one message) left needs no bandwidth figure: a partial resync that finds every
+    // page equal finishes at its first epoch.
+    if (remaining <= JOIN_CHUNK * p.pageSize || (bytesPerMs > 0 && remaining <= bytesPerMs * (p.options.maxDowntimeMs ?? 300))) {
       this.finishing = true; // the pump stands aside: the rest goes here, inside this epoch
       while (this.needed!.size > 0) {
         const runs = this.needed!.take(JOIN_CHUNK);

@@ -84,3 +84,28 @@ t.test('join under writes, steady epochs, replica equals the region', async (t) 
   await replica2.close();
   region.close();
 });
+
+t.test('a rejoin that finds every page equal is in sync at its first epoch', async (t) => {
+  const region = await openRegion({ size: 64 * PAGE });
+  region.buffer.fill(3);
+  const listener = new MemoryListener();
+  const pev: ReplicationEvent[] = [];
+  const primary = await Primary.start({ region, listener, identity: 'p', term: 1n, ackMode: 'received', intervalMs: 20, emit: (e) => pev.push(e) });
+  const path = join(dir, 'equal.bin');
+  for (const round of [1, 2]) {
+    const replica = await ReplicaStore.open(path);
+    const sev: ReplicationEvent[] = [];
+    const standby = new Standby({ connect: () => listener.connect(), replica, identity: `s${round}`, intervalMs: 20, emit: (e) => sev.push(e) });
+    const running = standby.run();
+    const joined = await waitFor(sev, (e) => e.event === 'joined');
+    t.equal(joined.plan, round === 1 ? 'full' : 'partial');
+    if (round === 2) t.equal(joined.pagesToSend, 0, 'nothing differs');
+    await waitFor(sev, (e) => e.event === 'in-sync', 2000);
+    await standby.stop();
+    await running;
+    await replica.close();
+  }
+  t.notOk(pev.some((e) => e.event === 'not-converging'), 'no stalled join');
+  await primary.stop();
+  region.close();
+});
