@@ -2,7 +2,8 @@ import t from 'tap';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { agent, converges, fileDigest, nextUrl, workspace, writer } from './replicate-helpers';
+import { spawnSync } from 'node:child_process';
+import { agent, CLI, converges, fileDigest, nextUrl, workspace, writer } from './replicate-helpers';
 
 // salvor replicate end to end: separate agent processes on loopback TCP with a pre-shared key.
 
@@ -31,6 +32,16 @@ t.test('two and three agents: join under a writer, then byte-for-byte equal', as
   // 'received' acks when the epoch is in the standby's memory; the file follows at its commit
   for (const s of standbys) await s.waitFor((e) => e.event === 'epoch' && e.committed === true && Number(e.epoch) > stopEpoch + 1);
   for (const i of [1, 2]) t.ok(await converges(join(w.dir, `replica${i}.bin`), region), `replica ${i} equals the region byte for byte`);
+  type Nodes = { nodes: { role: string; running: boolean; standbys: { phase: string }[] }[] };
+  const shows = (n: Nodes) => n.nodes.some((x) => x.role === 'primary' && x.running && x.standbys.filter((s) => s.phase === 'synced').length === 2);
+  let last = '';
+  for (let tries = 0; tries < 30; tries++) {
+    const status = spawnSync(process.execPath, [CLI, 'replicate', 'status', '--json'], { env: { ...process.env, SALVOR_STATE_DIR: join(w.dir, 'p') }, encoding: 'utf8' });
+    last = status.stdout;
+    if (status.status === 0 && shows(JSON.parse(status.stdout) as Nodes)) break;
+    await new Promise((r) => setTimeout(r, 100)); // the status file is refreshed twice a second
+  }
+  t.ok(shows(JSON.parse(last) as Nodes), `status shows the running primary with two standbys in sync: ${last.trim()}`);
   primary.proc.kill('SIGTERM');
   t.equal(await primary.exited, 0, 'SIGTERM: the primary exits 0');
 });
