@@ -60,7 +60,9 @@ export class Standby {
       await this.o.replica.abortEpoch();
       this.inSync = false;
       const silentFor = Date.now() - this.lastHeard;
-      if (this.o.replica.meta?.synced && silentFor >= this.timeoutMs) return 'promote';
+      // Only a loss promotes: a standby that has not reached a primary since it started (a wrong key, the
+      // primary still booting) keeps trying rather than become a second primary.
+      if (this.o.replica.meta?.synced && this.welcome && silentFor >= this.timeoutMs) return 'promote';
       if (this.failure) this.o.emit({ event: 'primary-unreachable', reason: this.failure.message, silentMs: silentFor });
       this.failure = undefined;
       await sleep(Math.min(backoff, Math.max(10, this.timeoutMs - silentFor)));

@@ -109,3 +109,19 @@ t.test('a rejoin that finds every page equal is in sync at its first epoch', asy
   await primary.stop();
   region.close();
 });
+
+t.test('a standby that has not reached a primary since it started does not promote', async (t) => {
+  const path = join(dir, 'equal.bin'); // synced by the test above
+  const replica = await ReplicaStore.open(path);
+  t.equal(replica.meta?.synced, true, 'the replica is a whole state');
+  const sev: ReplicationEvent[] = [];
+  const nobody = new MemoryListener();
+  await nobody.close();
+  const standby = new Standby({ connect: () => nobody.connect(), replica, identity: 'alone', intervalMs: 20, timeoutMs: 200, emit: (e) => sev.push(e) });
+  const running = standby.run();
+  await new Promise((r) => setTimeout(r, 700));
+  t.ok(sev.some((e) => e.event === 'primary-unreachable'), 'it reports the primary unreachable');
+  await standby.stop();
+  t.equal(await running, 'stopped', 'and never promoted');
+  await replica.close();
+});
