@@ -1,6 +1,7 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { SalvorError } from '../../bindings/salvor-error';
+import { writeFileAtomic } from '../agent/state-file';
 import type { NvramEntry } from './store';
 import { entriesToJson, parseDefaults, readDefaultsFile } from './defaults';
 
@@ -46,12 +47,9 @@ export async function writeDeviceRecord(stateDir: string, record: DeviceRecord):
   await mkdir(join(stateDir, 'nvram'), { recursive: true }).catch((e) => {
     throw SalvorError.fromNode(e, join(stateDir, 'nvram'));
   });
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, JSON.stringify(record, null, 2) + '\n', { mode: 0o600 })
-    .then(() => rename(tmp, path))
-    .catch((e) => {
-      throw SalvorError.fromNode(e, path);
-    });
+  await writeFileAtomic(path, JSON.stringify(record, null, 2) + '\n').catch((e) => {
+    throw SalvorError.fromNode(e, path);
+  });
 }
 
 export function makeDeviceRecord(device: string, size: number, sectorSize: number, defaultsPath: string | null, defaults: NvramEntry[]): DeviceRecord {

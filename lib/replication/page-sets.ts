@@ -57,19 +57,7 @@ export function runsToIndexes(runs: PageRun[]): Uint32Array {
   return out;
 }
 
-/** Copies the listed pages of `region` into one compact buffer, in list order. */
-export function gatherPages(region: Buffer, indexes: Uint32Array, pageSize: number): Buffer {
-  const out = Buffer.allocUnsafe(indexes.length * pageSize);
-  for (let i = 0; i < indexes.length; i++) region.copy(out, i * pageSize, indexes[i]! * pageSize, (indexes[i]! + 1) * pageSize);
-  return out;
-}
-
-/** The inverse of gatherPages: writes compact pages back to their places. */
-export function scatterPages(compact: Buffer, indexes: Uint32Array, region: Buffer, pageSize: number): void {
-  for (let i = 0; i < indexes.length; i++) compact.copy(region, indexes[i]! * pageSize, i * pageSize, (i + 1) * pageSize);
-}
-
-/** gatherPages for runs: one copy per run. */
+/** Copies the pages of `runs` out of `region` into one compact buffer, in run order (one copy per run). */
 export function gatherRuns(region: Buffer, runs: PageRun[], pageSize: number): Buffer {
   const out = Buffer.allocUnsafe(runs.reduce((n, r) => n + r.count, 0) * pageSize);
   let at = 0;
@@ -77,7 +65,7 @@ export function gatherRuns(region: Buffer, runs: PageRun[], pageSize: number): B
   return out;
 }
 
-/** scatterPages for runs: one copy per run. */
+/** The inverse of gatherRuns: writes compact pages back to their places. */
 export function scatterRuns(compact: Buffer, runs: PageRun[], region: Buffer, pageSize: number): void {
   let at = 0;
   for (const r of runs) {

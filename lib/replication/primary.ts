@@ -2,7 +2,7 @@ import { hashPages } from '../../bindings/hash-scan';
 import { encodePageDeltas } from '../../bindings/page-delta';
 import type { Link, Listener } from '../transport/link';
 import type { TrackedRegion } from './tracked-region';
-import { gatherPages, runsToIndexes, scatterPages } from './page-sets';
+import { gatherRuns, scatterRuns } from './page-sets';
 import type { AckMode } from './protocol';
 import { regionDigest } from './replica-store';
 import { StandbySession } from './standby-session';
@@ -103,10 +103,9 @@ export class Primary {
   private async tick(): Promise<void> {
     const tickStarted = Date.now();
     const { runs, pages } = await this.options.region.collectPages();
-    const indexes = runsToIndexes(runs);
-    const before = gatherPages(this.state, indexes, this.pageSize);
+    const before = gatherRuns(this.state, runs, this.pageSize);
     const stream = encodePageDeltas(before, pages, this.pageSize);
-    scatterPages(pages, indexes, this.state, this.pageSize);
+    scatterRuns(pages, runs, this.state, this.pageSize);
     for (const r of runs)
       hashPages(this.state.subarray(r.first * this.pageSize, (r.first + r.count) * this.pageSize), this.pageSize, this.hashes.subarray(r.first * 8, (r.first + r.count) * 8));
     this.epoch++;

@@ -1,9 +1,10 @@
-import { open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
+import { open, readFile, rm, type FileHandle } from 'node:fs/promises';
+import { writeFileAtomic } from '../agent/state-file';
 import { SalvorError } from '../../bindings/salvor-error';
 import { crc32c } from '../../bindings/crc';
 import { hashPages, xxh64 } from '../../bindings/hash-scan';
 import { applyPageDeltas } from '../../bindings/page-delta';
-import { gatherPages, PageSet, runsToIndexes, scatterPages, scatterRuns } from './page-sets';
+import { gatherRuns, PageSet, runsToIndexes, scatterRuns } from './page-sets';
 import type { PageRun } from './dirty-tracker';
 
 /**
@@ -73,11 +74,10 @@ export class ReplicaStore {
   /** Applies a page delta stream for the pages of `runs` (compact, in run order) to the epoch in progress. */
   applyPages(runs: PageRun[], stream: Buffer): void {
     const pageSize = this.pageSizeOf();
-    const indexes = runsToIndexes(runs);
-    const compact = gatherPages(this.working!, indexes, pageSize);
+    const compact = gatherRuns(this.working!, runs, pageSize);
     applyPageDeltas(compact, stream, pageSize);
-    scatterPages(compact, indexes, this.working!, pageSize);
-    for (const p of indexes) this.touched!.add(p);
+    scatterRuns(compact, runs, this.working!, pageSize);
+    for (const r of runs) this.touched!.addRun(r.first, r.count);
   }
 
   /** Takes whole pages (a join sends them as they are) into the epoch in progress. */
@@ -105,11 +105,10 @@ export class ReplicaStore {
   async commitEpoch(e: { epoch: number; term: string; primary: string; digest: string | undefined; synced: boolean; persist: boolean }): Promise<void> {
     const pageSize = this.pageSizeOf();
     const runs = this.touched!.take(this.touched!.size);
-    const indexes = runsToIndexes(runs);
     for (const r of runs) hashPages(this.working!.subarray(r.first * pageSize, (r.first + r.count) * pageSize), pageSize, this.hashes!.subarray(r.first * 8, (r.first + r.count) * 8));
     const digest = regionDigest(this.hashes!);
     if (e.digest !== undefined && digest !== e.digest) {
-      await this.revert(indexes);
+      await this.revert(runs);
       throw new SalvorError('SALVOR_DIVERGED', `replica ${this.path} digest ${digest} differs from the primary's ${e.digest} at epoch ${e.epoch}`);
     }
     const meta: ReplicaMeta = { epoch: e.epoch, term: e.term, primary: e.primary, regionSize: this.working!.length, pageSize, digest, synced: e.synced };
@@ -118,9 +117,9 @@ export class ReplicaStore {
     // Before that (joining, and the epoch that ends the join) nothing may promote the replica while the
     // meta says synced: false, so pages go straight in and the meta, renamed last, makes it whole.
     const journaled = this.meta?.synced === true;
-    if (journaled) await writeDurably(`${this.path}.journal`, this.journalFor(e.epoch, indexes, pageSize, metaJson), e.persist);
+    if (journaled) await writeFileAtomic(`${this.path}.journal`, this.journalFor(e.epoch, runs, pageSize, metaJson), { durable: e.persist });
     await this.writeRuns(runs, pageSize, e.persist);
-    await writeDurably(`${this.path}.meta.json`, metaJson, e.persist, true);
+    await writeFileAtomic(`${this.path}.meta.json`, metaJson, { durable: e.persist });
     if (journaled) await rm(`${this.path}.journal`, { force: true });
     this.meta = meta;
   }
@@ -128,16 +127,17 @@ export class ReplicaStore {
   /** Drops an epoch that did not complete (the primary went away mid-epoch): back to the committed pages. */
   async abortEpoch(): Promise<void> {
     if (!this.touched) return;
-    await this.revert(runsToIndexes(this.touched.take(this.touched.size)));
+    await this.revert(this.touched.take(this.touched.size));
   }
 
-  private async revert(indexes: Uint32Array): Promise<void> {
+  private async revert(runs: PageRun[]): Promise<void> {
     const pageSize = this.pageSizeOf();
-    for (const p of indexes) await this.fh!.read(this.working!, p * pageSize, pageSize, p * pageSize);
+    for (const r of runs) await this.fh!.read(this.working!, r.first * pageSize, r.count * pageSize, r.first * pageSize);
   }
 
   /** The journal of one epoch (layout in docs/formats/replication.md). */
-  private journalFor(epoch: number, indexes: Uint32Array, pageSize: number, metaJson: Buffer): Buffer {
+  private journalFor(epoch: number, runs: PageRun[], pageSize: number, metaJson: Buffer): Buffer {
+    const indexes = runsToIndexes(runs);
     const head = Buffer.alloc(24);
     JOURNAL_MAGIC.copy(head, 0);
     head.writeBigUInt64LE(BigInt(epoch), 8);
@@ -146,7 +146,7 @@ export class ReplicaStore {
     const idx = Buffer.from(indexes.buffer, indexes.byteOffset, indexes.byteLength);
     const metaLen = Buffer.alloc(4);
     metaLen.writeUInt32LE(metaJson.length);
-    const body = Buffer.concat([head, idx, gatherPages(this.working!, indexes, pageSize), metaLen, metaJson]);
+    const body = Buffer.concat([head, idx, gatherRuns(this.working!, runs, pageSize), metaLen, metaJson]);
     const crc = Buffer.alloc(4);
     crc.writeUInt32LE(crc32c(body));
     return Buffer.concat([body, crc]);
@@ -176,7 +176,7 @@ export class ReplicaStore {
       await fh.close();
       const at = 24 + count * (4 + pageSize);
       const metaJson = j.subarray(at + 4, at + 4 + j.readUInt32LE(at));
-      await writeDurably(`${this.path}.meta.json`, metaJson, true, true);
+      await writeFileAtomic(`${this.path}.meta.json`, metaJson, { durable: true });
       this.meta = JSON.parse(metaJson.toString('utf8')) as ReplicaMeta;
     }
     await rm(`${this.path}.journal`, { force: true });
@@ -194,13 +194,4 @@ async function readMeta(path: string): Promise<ReplicaMeta | undefined> {
   } catch {
     return undefined;
   }
-}
-
-async function writeDurably(path: string, data: Buffer, persist: boolean, viaRename = false): Promise<void> {
-  const target = viaRename ? `${path}.tmp` : path;
-  const fh = await open(target, 'w', 0o600);
-  await fh.write(data, 0, data.length, 0);
-  if (persist) await fh.sync();
-  await fh.close();
-  if (viaRename) await rename(target, path);
 }

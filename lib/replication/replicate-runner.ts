@@ -1,7 +1,8 @@
-import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SalvorError } from '../../bindings/salvor-error';
+import { writeFileAtomic } from '../agent/state-file';
 import type { Link, LinkOptions, Listener, TransportBackend } from '../transport/link';
 import { Primary, type ReplicationEvent } from './primary';
 import { encodeMessage, Msg, type AckMode, type Hello } from './protocol';
@@ -41,9 +42,7 @@ async function recordedTerm(stateDir: string): Promise<bigint> {
 
 async function recordTerm(stateDir: string, term: bigint): Promise<void> {
   await mkdir(join(stateDir, 'replicate'), { recursive: true });
-  const tmp = join(stateDir, 'replicate', `term.${process.pid}`);
-  await writeFile(tmp, `${term}\n`);
-  await rename(tmp, join(stateDir, 'replicate', 'term'));
+  await writeFileAtomic(join(stateDir, 'replicate', 'term'), `${term}\n`);
 }
 
 /** The last epoch a primary on this node cut (epochs continue across restarts of a primary). */
@@ -62,12 +61,8 @@ function statusWriter(stateDir: string, role: string, status: () => Record<strin
   const write = async () => {
     await mkdir(join(stateDir, 'replicate'), { recursive: true });
     const now = status();
-    await writeFile(`${file}.tmp`, JSON.stringify({ pid: process.pid, updated: new Date().toISOString(), ...now }) + '\n');
-    await rename(`${file}.tmp`, file);
-    if (role === 'primary') {
-      await writeFile(join(stateDir, 'replicate', `epoch.${process.pid}`), `${String(now.epoch)}\n`);
-      await rename(join(stateDir, 'replicate', `epoch.${process.pid}`), join(stateDir, 'replicate', 'epoch'));
-    }
+    await writeFileAtomic(file, JSON.stringify({ pid: process.pid, updated: new Date().toISOString(), ...now }) + '\n', { mode: 0o644 });
+    if (role === 'primary') await writeFileAtomic(join(stateDir, 'replicate', 'epoch'), `${String(now.epoch)}\n`);
   };
   const timer = setInterval(() => void write().catch(() => undefined), 500);
   void write().catch(() => undefined);

@@ -106,25 +106,30 @@ export class StandbySession {
     }
   }
 
+  /** Sends the next message of owed pages (whole pages, from the shipped state); returns its bytes. */
+  private async sendOwed(round: number): Promise<number> {
+    const p = this.primary;
+    const runs = this.needed!.take(JOIN_CHUNK);
+    const pages = gatherRuns(p.state, runs, p.pageSize);
+    await this.send(Msg.pages, { round, count: runs.length, runs, raw: true } satisfies PagesHeader, pages);
+    this.roundBytes += pages.length;
+    return pages.length;
+  }
+
   /**
    * Sends owed pages back to back between epochs. The shipped state changes only inside an epoch's
    * tick, so every message is a consistent copy of the pages it names; a page changed by a later epoch
    * is owed again and goes again.
    */
   private async pump(): Promise<void> {
-    const p = this.primary;
     while (this.phase === 'joining') {
       if (this.finishing || this.needed!.size === 0) {
         await new Promise<void>((r) => (this.wakePump = r));
         continue;
       }
-      const runs = this.needed!.take(JOIN_CHUNK);
-      const pages = gatherRuns(p.state, runs, p.pageSize);
       const started = Date.now();
-      await this.send(Msg.pages, { round: this.round + 1, count: runs.length, runs, raw: true } satisfies PagesHeader, pages);
+      this.totalBytes += await this.sendOwed(this.round + 1);
       this.sendMs += Date.now() - started;
-      this.roundBytes += pages.length;
-      this.totalBytes += pages.length;
     }
   }
 
@@ -142,12 +147,7 @@ export class StandbySession {
     // page equal finishes at its first epoch.
     if (remaining <= JOIN_CHUNK * p.pageSize || (bytesPerMs > 0 && remaining <= bytesPerMs * (p.options.maxDowntimeMs ?? 300))) {
       this.finishing = true; // the pump stands aside: the rest goes here, inside this epoch
-      while (this.needed!.size > 0) {
-        const runs = this.needed!.take(JOIN_CHUNK);
-        const pages = gatherRuns(p.state, runs, p.pageSize);
-        await this.send(Msg.pages, { round: this.round, count: runs.length, runs, raw: true } satisfies PagesHeader, pages);
-        this.roundBytes += pages.length;
-      }
+      while (this.needed!.size > 0) await this.sendOwed(this.round);
     }
     const synced = this.needed!.size === 0 && this.finishing;
     await this.send(Msg.epochEnd, { epoch, digest, joining: !synced } satisfies EpochEnd);

@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { agent, CLI, converges, fileDigest, nextUrl, workspace, writer } from './replicate-helpers';
+import { agent, CLI, converges, fileDigest, nextUrl, servingPrimary, workspace, writer } from './replicate-helpers';
 
 // salvor replicate end to end: separate agent processes on loopback TCP with a pre-shared key.
 
@@ -11,14 +11,8 @@ const PAGES = 1024;
 const fast = ['--interval', '50', '--timeout', '600'];
 
 t.test('two and three agents: join under a writer, then byte-for-byte equal', async (t) => {
-  const w = workspace();
-  t.teardown(w.cleanup);
-  const region = join(w.dir, 'region.bin');
-  writeFileSync(region, randomBytes(PAGES * 4096));
   const url = nextUrl();
-  const primary = agent(['primary', '--region', region, '--listen', url, '--psk-file', w.psk, ...fast], join(w.dir, 'p'));
-  t.teardown(() => primary.proc.kill('SIGKILL'));
-  await primary.waitFor((e) => e.event === 'serving');
+  const { w, region, primary } = await servingPrimary(t, PAGES, url, fast);
   const load = writer(region, PAGES);
   t.teardown(() => load.kill('SIGKILL'));
   const standbys = [1, 2].map((i) => agent(['standby', '--connect', url, '--replica', join(w.dir, `replica${i}.bin`), '--psk-file', w.psk, '--identity', `s${i}`, ...fast], join(w.dir, `s${i}`)));
@@ -47,14 +41,8 @@ t.test('two and three agents: join under a writer, then byte-for-byte equal', as
 });
 
 t.test('a wrong key is refused before any state moves', async (t) => {
-  const w = workspace();
-  t.teardown(w.cleanup);
-  const region = join(w.dir, 'region.bin');
-  writeFileSync(region, randomBytes(64 * 4096));
   const url = nextUrl();
-  const primary = agent(['primary', '--region', region, '--listen', url, '--psk-file', w.psk, ...fast], join(w.dir, 'p'));
-  t.teardown(() => primary.proc.kill('SIGKILL'));
-  await primary.waitFor((e) => e.event === 'serving');
+  const { w, primary } = await servingPrimary(t, 64, url, fast);
   const wrong = join(w.dir, 'wrong');
   writeFileSync(wrong, 'a different key of enough length\n');
   const standby = agent(['standby', '--connect', url, '--replica', join(w.dir, 'replica.bin'), '--psk-file', wrong, ...fast], join(w.dir, 's'));
@@ -64,14 +52,8 @@ t.test('a wrong key is refused before any state moves', async (t) => {
 });
 
 t.test('the standby is killed mid-join; the primary keeps serving; the rejoin is partial', async (t) => {
-  const w = workspace();
-  t.teardown(w.cleanup);
-  const region = join(w.dir, 'region.bin');
-  writeFileSync(region, randomBytes(PAGES * 4096));
   const url = nextUrl();
-  const primary = agent(['primary', '--region', region, '--listen', url, '--psk-file', w.psk, ...fast], join(w.dir, 'p'));
-  t.teardown(() => primary.proc.kill('SIGKILL'));
-  await primary.waitFor((e) => e.event === 'serving');
+  const { w, region, primary } = await servingPrimary(t, PAGES, url, fast);
   const replica = join(w.dir, 'replica.bin');
   const first = agent(['standby', '--connect', url, '--replica', replica, '--psk-file', w.psk, ...fast], join(w.dir, 's'));
   await first.waitFor((e) => e.event === 'in-sync');
@@ -130,14 +112,8 @@ t.test(`kill -9 of the primary at ${KILLS} random moments: the replica is always
 });
 
 t.test('three agents: the primary dies, one standby takes over, the other follows it', async (t) => {
-  const w = workspace();
-  t.teardown(w.cleanup);
-  const region = join(w.dir, 'region.bin');
-  writeFileSync(region, randomBytes(256 * 4096));
   const url = nextUrl();
-  const primary = agent(['primary', '--region', region, '--listen', url, '--psk-file', w.psk, ...fast], join(w.dir, 'p'));
-  t.teardown(() => primary.proc.kill('SIGKILL'));
-  await primary.waitFor((e) => e.event === 'serving');
+  const { w, primary } = await servingPrimary(t, 256, url, fast);
   const standbys = [1, 2].map((i) => agent(['standby', '--connect', url, '--replica', join(w.dir, `r${i}.bin`), '--psk-file', w.psk, '--identity', `s${i}`, ...fast], join(w.dir, `s${i}`)));
   for (const s of standbys) t.teardown(() => s.proc.kill('SIGKILL'));
   for (const s of standbys) await s.waitFor((e) => e.event === 'in-sync');

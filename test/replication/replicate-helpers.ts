@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { hashPages } from '../../bindings/hash-scan';
 import { regionDigest } from '../../lib/replication/replica-store';
@@ -90,4 +91,25 @@ export async function converges(a: string, b: string, ms = 30000): Promise<boole
     if (Date.now() > until) return false;
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * A workspace (removed at teardown) with a random region of `pages` pages and a primary serving it at
+ * `listen` (killed at teardown), once it has said `serving`.
+ */
+export async function servingPrimary(
+  t: { teardown: (fn: () => unknown) => void },
+  pages: number,
+  listen: string,
+  extra: string[],
+  env: Record<string, string> = {},
+): Promise<{ w: ReturnType<typeof workspace>; region: string; primary: Agent }> {
+  const w = workspace();
+  t.teardown(w.cleanup);
+  const region = join(w.dir, 'region.bin');
+  writeFileSync(region, randomBytes(pages * 4096));
+  const primary = agent(['primary', '--region', region, '--listen', listen, '--psk-file', w.psk, ...extra], join(w.dir, 'p'), env);
+  t.teardown(() => primary.proc.kill('SIGKILL'));
+  await primary.waitFor((e) => e.event === 'serving');
+  return { w, region, primary };
 }

@@ -1,9 +1,8 @@
 import t from 'tap';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { openPtyPair } from '../../platform/linux/pty-pair';
-import { agent, converges, workspace, writer } from './replicate-helpers';
+import { agent, converges, servingPrimary, writer } from './replicate-helpers';
 
 // salvor replicate over a serial line: two agent processes on the two ends of a pty pair (socat), a
 // writer changing pages during the join, and garbage, dropped and duplicated bytes on the line.
@@ -13,16 +12,10 @@ const fast = ['--interval', '100', '--timeout', '3000'];
 
 for (const fault of ['', 'drop=0.02,dup=0.02,corrupt=0.02,seed=7']) {
   t.test(`serial line${fault ? ` with ${fault}` : ''}: join under a writer, then byte-for-byte equal`, async (t) => {
-    const w = workspace();
-    t.teardown(w.cleanup);
     const pty = await openPtyPair();
     t.teardown(() => pty.close());
-    const region = join(w.dir, 'region.bin');
-    writeFileSync(region, randomBytes(PAGES * 4096));
-    const env = fault ? { SALVOR_LINK_FAULT: fault } : {};
-    const primary = agent(['primary', '--region', region, '--listen', `serial://${pty.a}?baud=4000000`, '--psk-file', w.psk, ...fast], join(w.dir, 'p'), env);
-    t.teardown(() => primary.proc.kill('SIGKILL'));
-    await primary.waitFor((e) => e.event === 'serving');
+    const env: Record<string, string> = fault ? { SALVOR_LINK_FAULT: fault } : {};
+    const { w, region } = await servingPrimary(t, PAGES, `serial://${pty.a}?baud=4000000`, fast, env);
     const load = writer(region, PAGES);
     t.teardown(() => load.kill('SIGKILL'));
     const replica = join(w.dir, 'replica.bin');
@@ -38,15 +31,9 @@ for (const fault of ['', 'drop=0.02,dup=0.02,corrupt=0.02,seed=7']) {
 }
 
 t.test('serial line: a wrong key is refused', async (t) => {
-  const w = workspace();
-  t.teardown(w.cleanup);
   const pty = await openPtyPair();
   t.teardown(() => pty.close());
-  const region = join(w.dir, 'region.bin');
-  writeFileSync(region, randomBytes(PAGES * 4096));
-  const primary = agent(['primary', '--region', region, '--listen', `serial://${pty.a}`, '--psk-file', w.psk, ...fast], join(w.dir, 'p'));
-  t.teardown(() => primary.proc.kill('SIGKILL'));
-  await primary.waitFor((e) => e.event === 'serving');
+  const { w, primary } = await servingPrimary(t, PAGES, `serial://${pty.a}`, fast);
   const wrong = join(w.dir, 'wrong');
   writeFileSync(wrong, 'a different key of enough length\n');
   const standby = agent(['standby', '--connect', `serial://${pty.b}`, '--replica', join(w.dir, 'r.bin'), '--psk-file', wrong, ...fast], join(w.dir, 's'));
