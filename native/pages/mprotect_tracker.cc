@@ -6,6 +6,7 @@
 // Limit: the kernel cannot fault on our behalf, so read(2) into tracked memory fails with EFAULT.
 #include <errno.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include <atomic>
 #include <memory>
@@ -18,11 +19,26 @@ namespace {
 
 constexpr int kSlots = 64;
 
+// A slot keeps its range after its tracker is disarmed (bits null): a writer that faulted just before
+// the range became writable again may reach the handler after Disarm, and must be let through, not
+// handed to the default action. Never-used slots are taken first, so a disarmed range stays known.
 struct Slot {
   std::atomic<uintptr_t> base{0};
   std::atomic<size_t> len{0};
   std::atomic<std::atomic<uint64_t>*> bits{nullptr};
+  std::atomic<int64_t> disarmedAtMs{0};
+  bool inUse = false;  // under g_slotsLock
 };
+
+// Only for this long after Disarm is a fault in the old range let through: later the addresses may
+// belong to another mapping whose faults are not ours.
+constexpr int64_t kDisarmGraceMs = 1000;
+
+int64_t MonotonicMs() {  // clock_gettime is async-signal-safe
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
 
 Slot g_slots[kSlots];
 std::atomic<int> g_inHandler{0};
@@ -36,8 +52,13 @@ bool OnWriteFault(void* addr) {
     uintptr_t base = s.base.load();
     if (base == 0 || a < base || a >= base + s.len.load()) continue;
     std::atomic<uint64_t>* bits = s.bits.load();
-    if (bits == nullptr) break;
     const size_t page = (a - base) / SystemPageSize();
+    if (bits == nullptr) {
+      // Disarmed: the range is writable, or is being made so; the write only has to run again.
+      if (MonotonicMs() - s.disarmedAtMs.load() > kDisarmGraceMs) break;
+      handled = mprotect(reinterpret_cast<void*>(base + page * SystemPageSize()), SystemPageSize(), PROT_READ | PROT_WRITE) == 0;
+      break;
+    }
     if (mprotect(reinterpret_cast<void*>(base + page * SystemPageSize()), SystemPageSize(), PROT_READ | PROT_WRITE) == 0) {
       bits[page / 64].fetch_or(uint64_t(1) << (page % 64));
     } else {
@@ -98,14 +119,15 @@ class MprotectTracker : public Tracker {
 
   void Disarm() override {
     if (slot_ == nullptr) return;
-    mprotect(mapping_->base(), mapping_->len(), PROT_READ | PROT_WRITE);
     {
       std::lock_guard<std::mutex> hold(g_slotsLock);
-      slot_->base.store(0);
-      slot_->bits.store(nullptr);
+      slot_->disarmedAtMs.store(MonotonicMs());
+      slot_->bits.store(nullptr);  // from here a fault in the range is only let through
+      slot_->inUse = false;
     }
+    mprotect(mapping_->base(), mapping_->len(), PROT_READ | PROT_WRITE);
     while (g_inHandler.load() != 0) {
-    }  // a handler that saw the slot finishes before the bitmap goes
+    }  // a handler that saw the bitmap finishes before it goes
     delete[] bits_;
     slot_ = nullptr;
   }
@@ -122,8 +144,14 @@ Tracker* NewMprotectTracker(Mapping* m, int* err, const char** syscall) {
   InstallFaultHandler(OnWriteFault);
   const size_t words = (m->len() / SystemPageSize() + 63) / 64;
   std::lock_guard<std::mutex> hold(g_slotsLock);
-  for (Slot& s : g_slots) {
-    if (s.base.load() != 0) continue;
+  Slot* slot = nullptr;
+  for (Slot& s : g_slots)
+    if (!s.inUse && (slot == nullptr || s.base.load() == 0)) slot = &s;  // a never-used slot first
+  if (slot != nullptr) {
+    Slot& s = *slot;
+    s.inUse = true;
+    s.bits.store(nullptr);
+    s.base.store(0);
     auto* bits = new std::atomic<uint64_t>[words];
     for (size_t i = 0; i < words; i++) bits[i].store(0);
     s.len.store(m->len());

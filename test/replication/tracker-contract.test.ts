@@ -270,3 +270,26 @@ t.test('mprotect: more scattered written pages than the kernel allows mappings (
   }
   region.close();
 });
+
+t.test('mprotect: closing while a native writer keeps faulting never crashes (200 times)', async (t) => {
+  const Region = addon().Region;
+  let attached = true;
+  for (let i = 0; i < 200 && attached; i++) {
+    const r = new Region(64 * PAGE);
+    try {
+      r.attach('mprotect');
+    } catch (err) {
+      attached = false;
+      t.skip(`mprotect cannot attach here: ${(err as Error).message}`);
+      r.close();
+      break;
+    }
+    await r.arm('mprotect');
+    const stop = addon().startWriteLoad(r, i + 1, 8);
+    await r.collect('mprotect');
+    r.close(); // a write that faulted just before the range became writable again is let through
+    await new Promise((res) => setTimeout(res, 1));
+    stop();
+  }
+  if (attached) t.pass('the process survived every close under writes');
+});
