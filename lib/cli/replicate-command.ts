@@ -38,6 +38,11 @@ function linkOptions(o: CommonOpts, platform: CliPlatform, out: Output): LinkOpt
   return options;
 }
 
+/** Collects a repeatable option: `--listen A --listen B`. */
+function repeat(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
 function common(cmd: Command): Command {
   return cmd
     .option('--psk-file <file>', 'pre-shared key: the file bytes (a trailing newline ignored); without it, TLS certificates from the config')
@@ -64,13 +69,13 @@ export function registerReplicate(program: Command, platform: CliPlatform): void
 joined, round, in-sync, epoch, standby-lost, failover, demoted. See docs/replication.md and docs/cli.md.`,
     );
 
-  verb<CommonOpts & { region: string; listen: string; ack: 'async' | 'received' | 'persisted'; maxDowntime: number; maxRounds: number }>(
+  verb<CommonOpts & { region: string; listen: string[]; ack: 'async' | 'received' | 'persisted'; maxDowntime: number; maxRounds: number }>(
     common(
       replicate
         .command('primary')
         .description('serve a region (a shared-memory or regular file any process writes) to standbys; runs until SIGTERM')
         .requiredOption('--region <path>', 'the region: a file of whole 4 KiB pages, for example under /dev/shm')
-        .requiredOption('--listen <url>', 'where standbys connect: tcp://HOST:PORT or serial:///dev/ttyX?baud=N')
+        .requiredOption('--listen <url>', 'where standbys connect: tcp://HOST:PORT or serial:///dev/ttyX?baud=N; repeat it to serve on several links (TCP and serial at once)', repeat)
         .addOption(new Option('--ack <mode>', 'what an acked epoch means: sent, in standby memory, or fsynced there').choices(['async', 'received', 'persisted']).default('received'))
         .addOption(new Option('--max-downtime <ms>', 'join: finish once the rest can be sent within this').default(300).argParser((v) => parseSize(v, '--max-downtime')))
         .addOption(new Option('--max-rounds <n>', 'join: give up after this many rounds that do not shrink').default(30).argParser((v) => parseSize(v, '--max-rounds'))),
@@ -88,12 +93,12 @@ joined, round, in-sync, epoch, standby-lost, failover, demoted. See docs/replica
     },
   );
 
-  verb<CommonOpts & { connect: string; replica: string }>(
+  verb<CommonOpts & { connect: string[]; replica: string }>(
     common(
       replicate
         .command('standby')
         .description('join a primary and keep a replica; promote to primary when it is gone (after --timeout); runs until SIGTERM')
-        .requiredOption('--connect <url>', 'the primary: tcp://HOST:PORT or serial:///dev/ttyX?baud=N')
+        .requiredOption('--connect <url>', 'the primary: tcp://HOST:PORT or serial:///dev/ttyX?baud=N; repeat it for heartbeat links (the first carries the data; no promotion while any link hears the primary)', repeat)
         .requiredOption('--replica <path>', 'the replica file (with PATH.meta.json beside it)'),
     ),
     async (o, out) => {

@@ -4,6 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { SalvorError } from '../../bindings/salvor-error';
 import { writeFileAtomic } from '../agent/state-file';
 import type { Link, LinkOptions, Listener, TransportBackend } from '../transport/link';
+import { listenerGroup } from '../transport/listener-group';
+import { HeartbeatLink } from './heartbeat-link';
 import { Primary, type ReplicationEvent } from './primary';
 import { encodeMessage, Msg, type AckMode, type Hello } from './protocol';
 import { ReplicaStore } from './replica-store';
@@ -150,7 +152,8 @@ async function listenOrDefer(
 export async function runPrimary(
   a: {
     region: string;
-    listen: string;
+    /** Every URL to serve on (a TCP port and a serial line, say): standbys join on any, heartbeat on the others. */
+    listen: string[];
     ackMode: AckMode;
     maxDowntimeMs: number;
     maxRounds: number;
@@ -164,20 +167,25 @@ export async function runPrimary(
   transports: TransportBackend[],
   emit: (e: ReplicationEvent) => void,
 ): Promise<'stopped' | 'demoted'> {
-  transportFor(a.listen, transports); // a bad URL is bad input before anything opens
+  for (const url of a.listen) transportFor(url, transports); // a bad URL is bad input before anything opens
   const term = a.term ?? ((await recordedTerm(s.stateDir)) || 1n);
   await recordTerm(s.stateDir, term);
   const region = await s.openRegion!(a.region);
   let primary: Primary | undefined;
   try {
     // A promoted standby yields to another standby that took the address first with the same term.
-    const bound = await listenOrDefer(a.listen, a.link, transports, term, s.identity, emit, a.term !== undefined);
-    if ('higherTerm' in bound) {
-      await recordTerm(s.stateDir, bound.higherTerm);
-      emit({ event: 'demoted', term: bound.higherTerm.toString(), by: a.listen, reason: 'another node serves this address with a higher term' });
-      return 'demoted';
+    const bound: Listener[] = [];
+    for (const url of a.listen) {
+      const got = await listenOrDefer(url, a.link, transports, term, s.identity, emit, a.term !== undefined);
+      if ('higherTerm' in got) {
+        await Promise.all(bound.map((l) => l.close()));
+        await recordTerm(s.stateDir, got.higherTerm);
+        emit({ event: 'demoted', term: got.higherTerm.toString(), by: url, reason: 'another node serves this address with a higher term' });
+        return 'demoted';
+      }
+      bound.push(got);
     }
-    const listener = bound;
+    const listener = listenerGroup(bound);
     primary = await Primary.start({
       region,
       listener,
@@ -194,7 +202,7 @@ export async function runPrimary(
         emit(e);
       },
     });
-    emit({ event: 'serving', url: listener.url, region: a.region, term: term.toString(), tracker: region.backend, ackMode: a.ackMode });
+    emit({ event: 'serving', url: bound[0].url, urls: bound.map((l) => l.url), region: a.region, term: term.toString(), tracker: region.backend, ackMode: a.ackMode });
     // A promoted node tells the old primary's address its term now and then: an old primary that is
     // still up (a healed partition) sees the higher term and demotes.
     const fence = a.fenceUrl ? fencer(transportFor(a.fenceUrl, transports), a.link, term, s.identity, s.timeoutMs) : undefined;
@@ -211,12 +219,13 @@ export async function runPrimary(
 }
 
 export async function runStandby(
-  a: { connect: string; replica: string; link: LinkOptions; ackMode?: AckMode },
+  /** connect[0] carries the replication; every further URL is a heartbeat-only link to the same primary. */
+  a: { connect: string[]; replica: string; link: LinkOptions; ackMode?: AckMode },
   s: ReplicateSettings,
   transports: TransportBackend[],
   emit: (e: ReplicationEvent) => void,
 ): Promise<'stopped' | 'demoted'> {
-  const t = transportFor(a.connect, transports);
+  const [t, ...extra] = a.connect.map((url) => transportFor(url, transports));
   let signalled = false;
   let current: Standby | undefined;
   void untilSignal().then(() => {
@@ -225,16 +234,31 @@ export async function runStandby(
   });
   while (!signalled) {
     const replica = await ReplicaStore.open(a.replica);
-    const standby = (current = new Standby({
+    let standby: Standby | undefined;
+    const heartbeatLinks = extra.map(
+      (h) =>
+        new HeartbeatLink({
+          url: h.url.href,
+          connect: () => h.backend.connect(h.url, a.link),
+          identity: s.identity,
+          intervalMs: s.intervalMs,
+          timeoutMs: s.timeoutMs,
+          held: () => ({ term: standby?.highestTerm ?? 0n, epoch: replica.meta?.epoch ?? 0 }),
+          emit,
+        }),
+    );
+    standby = current = new Standby({
       connect: (): Promise<Link> => t.backend.connect(t.url, a.link),
       replica,
       identity: s.identity,
       intervalMs: s.intervalMs,
       timeoutMs: s.timeoutMs,
       emit,
-    }));
+      heartbeatLinks,
+    });
     const stopStatus = statusWriter(s.stateDir, 'standby', () => standby.status());
     const outcome = await standby.run();
+    await Promise.all(heartbeatLinks.map((h) => h.stop())); // a promoted node serves on these lines next
     await stopStatus();
     await replica.close();
     if (outcome !== 'promote' || signalled) return 'stopped';
@@ -242,18 +266,18 @@ export async function runStandby(
     const recorded = await recordedTerm(s.stateDir);
     const term = (standby.highestTerm > recorded ? standby.highestTerm : recorded) + 1n;
     const meta = replica.meta!;
-    emit({ event: 'failover', term: term.toString(), epoch: meta.epoch, from: meta.primary, url: a.connect });
+    emit({ event: 'failover', term: term.toString(), epoch: meta.epoch, from: meta.primary, url: a.connect[0] });
     const why = await runPrimary(
       {
         region: a.replica,
-        listen: takeoverUrl(a.connect),
+        listen: a.connect.map(takeoverUrl),
         ackMode: a.ackMode ?? 'received',
         maxDowntimeMs: 300,
         maxRounds: 30,
         link: a.link,
         startEpoch: meta.epoch,
         term,
-        fenceUrl: a.connect,
+        fenceUrl: a.connect[0],
       },
       s,
       transports,

@@ -13,7 +13,7 @@ const JOIN_CHUNK = 1024;
  * silent for the timeout is dropped; the primary never waits on it longer than that.
  */
 export class StandbySession {
-  private phase: 'hello' | 'joining' | 'synced' | 'closed' = 'hello';
+  private phase: 'hello' | 'joining' | 'synced' | 'heartbeat' | 'closed' = 'hello';
   private needed: PageSet | undefined;
   private identity = 'unknown';
   private round = 0;
@@ -27,6 +27,7 @@ export class StandbySession {
   private wakePump: (() => void) | undefined;
   private lastHeard = Date.now();
   private readonly watchdog: NodeJS.Timeout;
+  private beat: NodeJS.Timeout | undefined;
   private ackedEpoch = 0;
 
   constructor(
@@ -37,7 +38,8 @@ export class StandbySession {
     link.onClose((err) => this.onLinkClosed(err));
     this.watchdog = setInterval(() => {
       if (Date.now() - this.lastHeard > primary.timeoutMs) {
-        primary.emit({ event: 'standby-lost', standby: this.identity, reason: `silent for ${primary.timeoutMs} ms`, epoch: primary.epoch });
+        const heartbeatOnly = this.phase === 'heartbeat';
+        primary.emit({ event: heartbeatOnly ? 'link-down' : 'standby-lost', standby: this.identity, reason: `silent for ${primary.timeoutMs} ms`, epoch: primary.epoch, ...(heartbeatOnly ? { url: link.url, role: 'heartbeat' } : {}) });
         void this.close();
       }
     }, Math.max(20, primary.intervalMs));
@@ -67,6 +69,15 @@ export class StandbySession {
     if (h.capabilities.includes('term-probe')) {
       // Another node asking who serves here and with which term (the frame's epoch field answers).
       await this.send(Msg.welcome, { primary: p.options.identity, term: p.term.toString(), regionSize: 0, pageSize: 0, ackMode: p.ackMode, plan: 'full', pagesToSend: 0 } satisfies Welcome);
+      return;
+    }
+    if (h.capabilities.includes('heartbeat-only')) {
+      // A standby's extra link (serial beside TCP, say): heartbeats with our term and epoch, nothing else.
+      this.phase = 'heartbeat';
+      const beat = () => void this.send(Msg.heartbeat, { epoch: p.epoch }).catch(() => undefined);
+      this.beat = setInterval(beat, p.intervalMs);
+      beat();
+      p.emit({ event: 'link-up', standby: h.identity, peer: this.link.peer, url: this.link.url, role: 'heartbeat' });
       return;
     }
     if (h.regionSize !== p.pages * p.pageSize || h.pageSize !== p.pageSize) {
@@ -180,13 +191,16 @@ export class StandbySession {
 
   private onLinkClosed(err?: Error): void {
     clearInterval(this.watchdog);
+    clearInterval(this.beat);
     this.wakePump?.();
-    if (this.phase !== 'closed') this.primary.emit({ event: 'standby-gone', standby: this.identity, reason: err?.message ?? 'closed' });
+    if (this.phase === 'heartbeat') this.primary.emit({ event: 'link-down', standby: this.identity, url: this.link.url, role: 'heartbeat', reason: err?.message ?? 'closed' });
+    else if (this.phase !== 'closed') this.primary.emit({ event: 'standby-gone', standby: this.identity, reason: err?.message ?? 'closed' });
     this.phase = 'closed';
   }
 
   async close(): Promise<void> {
     clearInterval(this.watchdog);
+    clearInterval(this.beat);
     this.phase = 'closed';
     this.wakePump?.();
     await this.link.close().catch(() => undefined);

@@ -3,6 +3,7 @@ import type { Frame, Link } from '../transport/link';
 import { decodeMessage, encodeMessage, Msg, type EpochEnd, type Hello, type PagesHeader, type Welcome } from './protocol';
 import type { ReplicaStore } from './replica-store';
 import type { ReplicationEvent } from './primary';
+import type { HeartbeatLink } from './heartbeat-link';
 
 export interface StandbyOptions {
   /** Makes a link to the primary (called again after a loss). */
@@ -12,6 +13,8 @@ export interface StandbyOptions {
   intervalMs?: number;
   timeoutMs?: number;
   emit: (e: ReplicationEvent) => void;
+  /** Further links to the primary that carry heartbeats only: while any of them hears it, no promotion. */
+  heartbeatLinks?: HeartbeatLink[];
 }
 
 /**
@@ -41,17 +44,25 @@ export class Standby {
   get timeoutMs(): number {
     return this.o.timeoutMs ?? 1000;
   }
-  /** The highest term this standby has seen: a promotion must go above it. */
+  /** The highest term this standby has seen (on any link): a promotion must go above it. */
   get highestTerm(): bigint {
-    return this.term;
+    return (this.o.heartbeatLinks ?? []).reduce((t, h) => (h.highestTerm > t ? h.highestTerm : t), this.term);
+  }
+
+  /** Milliseconds since the primary was last heard on any link. */
+  private silentFor(): number {
+    const heard = (this.o.heartbeatLinks ?? []).reduce((t, h) => Math.max(t, h.lastHeard), this.lastHeard);
+    return Date.now() - heard;
   }
 
   async run(): Promise<'promote' | 'stopped'> {
     let backoff = 50;
+    let dataDown = false;
     while (!this.stopped) {
       try {
         this.link = await this.o.connect();
         backoff = 50;
+        dataDown = false;
         const why = await this.session(this.link);
         if (why === 'stopped') return 'stopped';
       } catch (err) {
@@ -59,10 +70,15 @@ export class Standby {
       }
       await this.o.replica.abortEpoch();
       this.inSync = false;
-      const silentFor = Date.now() - this.lastHeard;
+      const silentFor = this.silentFor();
       // Only a loss promotes: a standby that has not reached a primary since it started (a wrong key, the
-      // primary still booting) keeps trying rather than become a second primary.
+      // primary still booting) keeps trying rather than become a second primary. A primary still heard
+      // on a heartbeat link is alive: its data path broke, and the standby keeps reconnecting.
       if (this.o.replica.meta?.synced && this.welcome && silentFor >= this.timeoutMs) return 'promote';
+      if (!dataDown && this.welcome && Date.now() - this.lastHeard >= this.timeoutMs && silentFor < this.timeoutMs) {
+        dataDown = true;
+        this.o.emit({ event: 'link-down', role: 'data', reason: this.failure?.message ?? 'closed', primaryHeardMsAgo: silentFor });
+      }
       if (this.failure) this.o.emit({ event: 'primary-unreachable', reason: this.failure.message, silentMs: silentFor });
       this.failure = undefined;
       await sleep(Math.min(backoff, Math.max(10, this.timeoutMs - silentFor)));
@@ -162,7 +178,7 @@ export class Standby {
 
   status(): Record<string, unknown> {
     const m = this.o.replica.meta;
-    return { role: 'standby', term: this.term.toString(), epoch: m?.epoch ?? 0, synced: m?.synced ?? false, inSync: this.inSync, primary: this.welcome?.primary ?? null };
+    return { role: 'standby', term: this.term.toString(), epoch: m?.epoch ?? 0, synced: m?.synced ?? false, inSync: this.inSync, primary: this.welcome?.primary ?? null, links: (this.o.heartbeatLinks ?? []).map((h) => h.status()) };
   }
 
   async stop(): Promise<void> {
