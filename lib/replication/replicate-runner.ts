@@ -19,6 +19,8 @@ export interface ReplicateSettings {
   timeoutMs: number;
   identity: string;
   openRegion?: (path: string) => Promise<TrackedRegion>;
+  /** Resolves when the run should end (the daemon's shutdown); default: SIGTERM or SIGINT. */
+  stop?: Promise<void>;
 }
 
 export function transportFor(url: string, transports: TransportBackend[]): { backend: TransportBackend; url: URL } {
@@ -207,7 +209,7 @@ export async function runPrimary(
     // still up (a healed partition) sees the higher term and demotes.
     const fence = a.fenceUrl ? fencer(transportFor(a.fenceUrl, transports), a.link, term, s.identity, s.timeoutMs) : undefined;
     const stopStatus = statusWriter(s.stateDir, 'primary', () => primary!.status());
-    const why = await Promise.race([primary.done, untilSignal().then(() => 'stopped' as const)]);
+    const why = await Promise.race([primary.done, (s.stop ?? untilSignal()).then(() => 'stopped' as const)]);
     fence?.stop();
     await primary.stop(why);
     await stopStatus();
@@ -228,7 +230,7 @@ export async function runStandby(
   const [t, ...extra] = a.connect.map((url) => transportFor(url, transports));
   let signalled = false;
   let current: Standby | undefined;
-  void untilSignal().then(() => {
+  void (s.stop ?? untilSignal()).then(() => {
     signalled = true;
     void current?.stop();
   });
