@@ -15,6 +15,14 @@ export class PageSet {
   get size(): number {
     return this.count;
   }
+  has(p: number): boolean {
+    return (this.bits[p >>> 5]! & (1 << (p & 31))) !== 0;
+  }
+  /** True when any page of the runs is in the set. */
+  hasAnyOf(runs: PageRun[]): boolean {
+    for (const r of runs) for (let p = r.first; p < r.first + r.count; p++) if (this.has(p)) return true;
+    return false;
+  }
   add(p: number): void {
     const w = p >>> 5;
     const m = 1 << (p & 31);
@@ -57,12 +65,21 @@ export function runsToIndexes(runs: PageRun[]): Uint32Array {
   return out;
 }
 
+export function runPageCount(runs: PageRun[]): number {
+  return runs.reduce((n, r) => n + r.count, 0);
+}
+
 /** Copies the pages of `runs` out of `region` into one compact buffer, in run order (one copy per run). */
 export function gatherRuns(region: Buffer, runs: PageRun[], pageSize: number): Buffer {
-  const out = Buffer.allocUnsafe(runs.reduce((n, r) => n + r.count, 0) * pageSize);
+  const out = Buffer.allocUnsafe(runPageCount(runs) * pageSize);
+  gatherRunsInto(region, runs, pageSize, out);
+  return out;
+}
+
+/** gatherRuns into a buffer the caller provides (at least the runs' bytes long). */
+export function gatherRunsInto(region: Buffer, runs: PageRun[], pageSize: number, out: Buffer): void {
   let at = 0;
   for (const r of runs) at += region.copy(out, at, r.first * pageSize, (r.first + r.count) * pageSize);
-  return out;
 }
 
 /** The inverse of gatherRuns: writes compact pages back to their places. */

@@ -141,8 +141,8 @@ export class Standby {
       this.o.emit({ event: 'joined', primary: w.primary, term: w.term, plan: w.plan, pagesToSend: w.pagesToSend, peer: link.peer });
     } else if (f.type === Msg.pages) {
       const { header, tail } = decodeMessage<PagesHeader>(f.payload);
-      if (header.raw) r.applyRaw(header.runs, tail);
-      else r.applyPages(header.runs, tail);
+      if (header.raw) await r.applyRaw(header.runs, tail);
+      else await r.applyPages(header.runs, tail);
     } else if (f.type === Msg.epochEnd) {
       await this.onEpochEnd(link, decodeMessage<EpochEnd>(f.payload).header);
     }
