@@ -4,6 +4,7 @@ import { SalvorError } from '../bindings/salvor-error';
 import { openRegion } from '../index';
 import type { CliPlatform } from '../lib/cli/platform';
 import { openKernelNvramDevice } from '../platform/linux/nvram-device';
+import { ProcMemorySource } from '../platform/linux/proc-memory';
 import { serialTransport } from '../platform/linux/transport-serial';
 import { tcpTransport } from '../platform/linux/transport-tcp';
 import { faultPlanFromEnv, withFaults } from '../platform/sim/faulty-device';
@@ -19,6 +20,7 @@ export function cliPlatform(env: NodeJS.ProcessEnv = process.env): CliPlatform {
     },
     stateDir,
     transports: [tcpTransport, serialTransport],
+    leakMemorySource: () => new ProcMemorySource({ v8HeapDir: join(stateDir, 'leak', 'v8-heap') }),
     openRegion: (path) => openRegion({ path }),
     tlsCertificates: () => {
       const dir = join(stateDir, 'tls');

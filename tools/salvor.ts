@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { configureExits } from '../lib/cli/command';
 import { registerDoctor } from '../lib/cli/doctor-command';
+import { registerLeak } from '../lib/cli/leak-command';
 import { registerNvram } from '../lib/cli/nvram-command';
 import { registerReplicate } from '../lib/cli/replicate-command';
 import { cliPlatform } from './platform';
@@ -25,6 +26,7 @@ function buildProgram(): Command {
   registerDoctor(program, platform);
   registerNvram(program, platform);
   registerReplicate(program, platform);
+  registerLeak(program, platform);
   return program;
 }
 
