@@ -38,6 +38,9 @@ export interface NativeAddon {
   measureWriteFaultCost(kind: 'uffd-wp' | 'mprotect' | 'soft-dirty', pages: number): number;
   /** Starts a native thread writing random pages of a Region; the returned function stops it and returns the write count. */
   startWriteLoad(region: object, seed: number, burstPages: number): () => number;
+  /** One datagram to a unix socket path ('@name': abstract namespace); returns the bytes sent. */
+  notifySocket(path: string, message: string): number;
+  peerCredentials(fd: number): { pid: number; uid: number; gid: number };
 }
 
 let loaded: NativeAddon | undefined;

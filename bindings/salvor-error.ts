@@ -43,4 +43,4 @@ export function errnoName(errno: number): string {
 }
 
 /** Codes that mean the caller gave bad input (CLI exit 16) rather than the system failing (exit 8). */
-export const badInputCodes = new Set(['SALVOR_USAGE', 'SALVOR_BAD_INPUT', 'SALVOR_EINVAL', 'ENOENT', 'ENOTDIR', 'EISDIR']);
+export const badInputCodes = new Set(['SALVOR_USAGE', 'SALVOR_BAD_INPUT', 'SALVOR_BAD_CONFIG', 'SALVOR_EINVAL', 'ENOENT', 'ENOTDIR', 'EISDIR']);

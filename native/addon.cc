@@ -21,6 +21,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   salvor::InitRegion(env, exports);
   salvor::InitCalibrate(env, exports);
   salvor::InitWriteLoad(env, exports);
+  salvor::InitNotify(env, exports);
   return exports;
 }
 

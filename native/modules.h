@@ -12,4 +12,5 @@ void InitHashScan(Napi::Env env, Napi::Object exports);
 void InitRegion(Napi::Env env, Napi::Object exports);
 void InitCalibrate(Napi::Env env, Napi::Object exports);
 void InitWriteLoad(Napi::Env env, Napi::Object exports);
+void InitNotify(Napi::Env env, Napi::Object exports);
 }  // namespace salvor

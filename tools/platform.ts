@@ -8,11 +8,12 @@ import { ProcMemorySource } from '../platform/linux/proc-memory';
 import { serialTransport } from '../platform/linux/transport-serial';
 import { tcpTransport } from '../platform/linux/transport-tcp';
 import { faultPlanFromEnv, withFaults } from '../platform/sim/faulty-device';
+import { daemonPlatform } from './daemon-platform';
 
 /** Composition root: picks the backends for this process. Fault injection comes from SALVOR_FAULT. */
 export function cliPlatform(env: NodeJS.ProcessEnv = process.env): CliPlatform {
   const stateDir = resolve(env.SALVOR_STATE_DIR || 'var');
-  return {
+  const platform: CliPlatform = {
     openNvramDevice: async (path, options) => {
       const plan = faultPlanFromEnv(env); // a malformed SALVOR_FAULT fails the command (exit 16), not the CLI's start
       const device = await openKernelNvramDevice(path, options);
@@ -30,5 +31,7 @@ export function cliPlatform(env: NodeJS.ProcessEnv = process.env): CliPlatform {
         throw new SalvorError('SALVOR_BAD_INPUT', `no --psk-file, and no certificates in ${dir} (cert.pem, key.pem, ca.pem): ${(e as Error).message}`, { path: dir });
       }
     },
+    daemonPlatform: () => daemonPlatform(platform, env),
   };
+  return platform;
 }

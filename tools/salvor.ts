@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { configureExits } from '../lib/cli/command';
+import { registerDaemon } from '../lib/cli/daemon-command';
 import { registerDoctor } from '../lib/cli/doctor-command';
 import { registerLeak } from '../lib/cli/leak-command';
 import { registerNvram } from '../lib/cli/nvram-command';
@@ -26,6 +27,7 @@ function buildProgram(): Command {
   registerDoctor(program, platform);
   registerNvram(program, platform);
   registerReplicate(program, platform);
+  registerDaemon(program, platform);
   registerLeak(program, platform);
   return program;
 }

@@ -1,3 +1,4 @@
+import type { DaemonPlatform } from '../agent/daemon';
 import type { MemorySource } from '../leak/memory-source';
 import type { DeviceOpener } from '../nvram/device';
 import type { TrackedRegion } from '../replication/tracked-region';
@@ -14,6 +15,8 @@ export interface CliPlatform {
   openRegion: (path: string) => Promise<TrackedRegion>;
   /** Mutual-TLS material from the state directory (STATE/tls/cert.pem, key.pem, ca.pem); throws when absent. */
   tlsCertificates: () => { cert: Buffer; key: Buffer; ca: Buffer };
+  /** The daemon's backends: capabilities built for a config, sd_notify, peer credentials. */
+  daemonPlatform: () => DaemonPlatform;
   /** Leak watch: the memory source for this machine (/proc and cgroup v2). */
   leakMemorySource?: () => MemorySource;
 }

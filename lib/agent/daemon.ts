@@ -1,0 +1,200 @@
+import { constants } from 'node:fs';
+import { access, mkdir, open, type FileHandle } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import type { Server as NetServer, Socket } from 'node:net';
+import { join } from 'node:path';
+import { addon, callNative } from '../../bindings/addon';
+import { SalvorError } from '../../bindings/salvor-error';
+import type { Capability } from './capability';
+import { loadConfig, type LoadedConfig } from './config';
+import type { AgentConfig } from './config-schema';
+import { listenControl } from './control-socket';
+import { listenHttp } from './http-server';
+import { createLogger, type Logger } from './logger';
+import { createMetrics, type AgentMetrics } from './metrics';
+import type { DaemonStatus } from './status-page';
+import { Supervisor } from './supervisor';
+
+/** What the composition root hands the daemon: the capabilities for a config, and the service manager. */
+export interface DaemonPlatform {
+  capabilities(config: AgentConfig): Capability[];
+  notify(message: string): boolean;
+  credentials(socket: Socket): { pid: number; uid: number; gid: number };
+  version: string;
+  env: NodeJS.ProcessEnv;
+}
+
+/** Takes STATE/daemon.lock (flock, never waits): a second daemon on the same state directory is refused. */
+async function lockStateDir(stateDir: string): Promise<FileHandle> {
+  try {
+    await mkdir(stateDir, { recursive: true });
+    await access(stateDir, constants.W_OK);
+  } catch (e) {
+    throw new SalvorError('SALVOR_STATE_DIR', `state directory ${stateDir} is not writable: ${(e as Error).message}`, { path: stateDir });
+  }
+  const path = join(stateDir, 'daemon.lock');
+  const fh = await open(path, 'a', 0o600).catch((e) => {
+    throw new SalvorError('SALVOR_STATE_DIR', `state directory ${stateDir}: cannot open ${path}: ${(e as Error).message}`, { path });
+  });
+  if (!callNative(() => addon().lockDevice(fh.fd, true), path)) {
+    await fh.close();
+    throw new SalvorError('SALVOR_LOCKED', `another salvor daemon runs on ${stateDir} (it holds ${path})`, { path });
+  }
+  return fh;
+}
+
+/**
+ * The agent daemon: one supervisor over every configured capability, an HTTP endpoint (status page,
+ * metrics), a control socket for the CLI, and the service manager's protocol (READY, WATCHDOG,
+ * STATUS, STOPPING, RELOADING). Everything that can refuse (config, state directory, lock, ports) is
+ * checked before any capability starts: a daemon either starts whole or exits with a clear error.
+ */
+export class Daemon {
+  private supervisor!: Supervisor;
+  private http: Server | undefined;
+  private control: NetServer | undefined;
+  private lock: FileHandle | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
+  private statusTimer: NodeJS.Timeout | undefined;
+  private readonly startedAt = Date.now();
+  private stopping: Promise<void> | undefined;
+  private resolveDone!: () => void;
+  readonly done = new Promise<void>((r) => (this.resolveDone = r));
+  readonly metrics: AgentMetrics = createMetrics();
+  log!: Logger;
+
+  private constructor(
+    private loaded: LoadedConfig,
+    private readonly platform: DaemonPlatform,
+  ) {}
+
+  static async start(configFile: string | undefined, platform: DaemonPlatform, logTo?: NodeJS.WritableStream): Promise<Daemon> {
+    const loaded = await loadConfig(configFile, platform.env);
+    const d = new Daemon(loaded, platform);
+    await d.open(logTo);
+    return d;
+  }
+
+  get config(): AgentConfig {
+    return this.loaded.config;
+  }
+  get stateDir(): string {
+    return this.loaded.stateDir;
+  }
+  get controlPath(): string {
+    return this.config.control.socket ?? join(this.stateDir, 'salvor.sock');
+  }
+
+  private async open(logTo?: NodeJS.WritableStream): Promise<void> {
+    const c = this.config;
+    this.log = createLogger(c.log.level, logTo);
+    this.lock = await lockStateDir(this.stateDir);
+    try {
+      if (c.http.enabled) this.http = await listenHttp(c.http.listen, this.metrics, () => this.status());
+      this.control = await listenControl({
+        path: this.controlPath,
+        credentials: this.platform.credentials,
+        handler: (r) => this.command(r),
+        log: (line, msg) => this.log.warn(line, msg),
+      });
+    } catch (err) {
+      await this.closeEndpoints();
+      throw err;
+    }
+    this.supervisor = new Supervisor(c.supervisor, { stateDir: this.stateDir, metrics: this.metrics }, this.log, this.metrics);
+    this.log.info({ event: 'starting', config: this.loaded.file ?? null, stateDir: this.stateDir, http: c.http.enabled ? c.http.listen : null, control: this.controlPath }, 'salvor daemon starting');
+    await this.supervisor.add(this.platform.capabilities(c));
+    this.platform.notify(`READY=1\nSTATUS=${this.supervisor.summary()}\nMAINPID=${process.pid}`);
+    this.log.info({ event: 'ready', summary: this.supervisor.summary() }, 'salvor daemon ready');
+    this.startWatchdog();
+    this.statusTimer = setInterval(() => this.platform.notify(`STATUS=${this.supervisor.summary()}`), 5000);
+  }
+
+  /** WATCHDOG=1 at half the manager's WatchdogSec, from the event loop: a stuck loop misses it and is restarted. */
+  private startWatchdog(): void {
+    const usec = Number(this.platform.env.WATCHDOG_USEC);
+    const pid = this.platform.env.WATCHDOG_PID;
+    if (!usec || (pid && Number(pid) !== process.pid)) return;
+    this.watchdog = setInterval(() => this.platform.notify('WATCHDOG=1'), Math.max(100, usec / 2000));
+  }
+
+  status(): DaemonStatus {
+    return {
+      version: this.platform.version,
+      pid: process.pid,
+      startedAt: new Date(this.startedAt).toISOString(),
+      uptimeS: Math.round((Date.now() - this.startedAt) / 1000),
+      stateDir: this.stateDir,
+      config: this.loaded.file ?? null,
+      summary: this.supervisor?.summary() ?? 'starting',
+      capabilities: this.supervisor?.reports() ?? [],
+    };
+  }
+
+  private async command(r: { cmd: string }): Promise<Record<string, unknown>> {
+    if (r.cmd === 'status') return { status: this.status() };
+    if (r.cmd === 'reload') return { reload: await this.reload() };
+    throw new SalvorError('SALVOR_BAD_INPUT', `unknown control command '${r.cmd}' (known: status, reload)`);
+  }
+
+  /**
+   * SIGHUP: read the config file again. An invalid one is refused and the running config stays; a
+   * valid one restarts only the capabilities whose section changed (and starts or stops the others).
+   * The state directory, HTTP address and control socket are fixed for the daemon's life.
+   */
+  async reload(): Promise<{ applied: boolean; restarted: string[]; error?: string }> {
+    this.platform.notify('RELOADING=1');
+    try {
+      let next: LoadedConfig;
+      try {
+        next = await loadConfig(this.loaded.file, this.platform.env);
+      } catch (err) {
+        this.log.error({ event: 'reload-refused', reason: (err as Error).message }, `config reload refused, the running config stays: ${(err as Error).message}`);
+        return { applied: false, restarted: [], error: (err as Error).message };
+      }
+      const fixed = ['stateDir', 'http', 'control'] as const;
+      const moved = fixed.filter((k) => JSON.stringify(next.config[k]) !== JSON.stringify(this.config[k]) || next.stateDir !== this.stateDir);
+      if (moved.length) this.log.warn({ event: 'reload-partial', keys: moved }, `config reload: ${moved.join(', ')} change only at restart`);
+      const wanted = new Map(this.platform.capabilities(next.config).map((c) => [c.name, c]));
+      const running = this.supervisor.configKeys();
+      const changed = [...running].filter(([n, key]) => wanted.get(n)?.configKey !== key).map(([n]) => n);
+      await this.supervisor.remove(changed);
+      const added = [...wanted.values()].filter((c) => !running.has(c.name) || changed.includes(c.name));
+      this.loaded = { ...next, stateDir: this.stateDir, config: { ...next.config, stateDir: this.config.stateDir, http: this.config.http, control: this.config.control } };
+      this.log.level = this.config.log.level;
+      await this.supervisor.add(added);
+      const restarted = [...new Set([...changed, ...added.map((c) => c.name)])];
+      this.log.info({ event: 'reloaded', restarted }, `config reloaded; restarted: ${restarted.join(', ') || 'none'}`);
+      return { applied: true, restarted };
+    } finally {
+      this.platform.notify(`READY=1\nSTATUS=${this.supervisor.summary()}`);
+    }
+  }
+
+  private async closeEndpoints(): Promise<void> {
+    await Promise.all([
+      new Promise<void>((r) => (this.http ? this.http.close(() => r()) : r())),
+      new Promise<void>((r) => (this.control ? this.control.close(() => r()) : r())),
+    ]);
+    this.http?.closeAllConnections();
+    await this.lock?.close();
+    this.lock = undefined;
+  }
+
+  /** SIGTERM: stop accepting requests, stop every capability (each within stopTimeoutMs), release the lock. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.platform.notify('STOPPING=1');
+      this.log.info({ event: 'stopping' }, 'salvor daemon stopping');
+      clearInterval(this.watchdog);
+      clearInterval(this.statusTimer);
+      this.http?.close();
+      this.control?.close();
+      await this.supervisor.stopAll();
+      await this.closeEndpoints();
+      this.log.info({ event: 'stopped' }, 'salvor daemon stopped');
+      this.resolveDone();
+    })();
+    return this.stopping;
+  }
+}

@@ -1,0 +1,35 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Every metric the daemon exports, all named salvor_* (docs/config.md lists them). */
+export interface AgentMetrics {
+  registry: Registry;
+  capabilityUp: Gauge<'capability'>;
+  capabilityRestarts: Counter<'capability'>;
+  replicationEpoch: Gauge<'role'>;
+  replicationLagMs: Gauge<'standby'>;
+  replicationInSync: Gauge<'standby'>;
+  nvramBadSectors: Gauge;
+  nvramChecks: Counter<'result'>;
+  leakScore: Gauge<'pid' | 'name'>;
+  leakAlerts: Counter<'kind'>;
+  leakWatched: Gauge;
+}
+
+export function createMetrics(): AgentMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'salvor_' });
+  const r = [registry];
+  return {
+    registry,
+    capabilityUp: new Gauge({ name: 'salvor_capability_up', help: '1 while the capability runs, 0 while it starts, backs off or is unhealthy', labelNames: ['capability'], registers: r }),
+    capabilityRestarts: new Counter({ name: 'salvor_capability_restarts_total', help: 'restarts of a capability after a crash, failed start or failed health checks', labelNames: ['capability'], registers: r }),
+    replicationEpoch: new Gauge({ name: 'salvor_replication_epoch', help: 'the last epoch cut (primary) or committed (standby)', labelNames: ['role'], registers: r }),
+    replicationLagMs: new Gauge({ name: 'salvor_replication_lag_ms', help: 'from the cut of an epoch to its ack by the standby, last acked epoch', labelNames: ['standby'], registers: r }),
+    replicationInSync: new Gauge({ name: 'salvor_replication_in_sync', help: '1 when the standby is in sync', labelNames: ['standby'], registers: r }),
+    nvramBadSectors: new Gauge({ name: 'salvor_nvram_bad_sectors', help: 'bad sectors found by the last NVRAM check', registers: r }),
+    nvramChecks: new Counter({ name: 'salvor_nvram_checks_total', help: 'NVRAM checks by result (clean, recovered, uncorrected, error)', labelNames: ['result'], registers: r }),
+    leakScore: new Gauge({ name: 'salvor_leak_score', help: 'memory growth pattern score 0..10 of a watched process', labelNames: ['pid', 'name'], registers: r }),
+    leakAlerts: new Counter({ name: 'salvor_leak_alerts_total', help: 'leak events (suspect, confirmed, cleared)', labelNames: ['kind'], registers: r }),
+    leakWatched: new Gauge({ name: 'salvor_leak_watched', help: 'processes and cgroups watched for leaks', registers: r }),
+  };
+}
