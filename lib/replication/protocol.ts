@@ -72,6 +72,20 @@ export function encodeMessage(header: object, tail?: Buffer): Buffer {
   return out;
 }
 
+/**
+ * A message whose tail the caller fills in place (no second copy of a large tail): the JSON header is
+ * written into `into` when it has room (a buffer the caller reuses once the send has resolved), else
+ * into a new buffer. Returns the whole message and the view of its tail.
+ */
+export function encodeMessageAround(header: object, tailLength: number, into?: Buffer): { message: Buffer; tail: Buffer } {
+  const json = Buffer.from(JSON.stringify(header), 'utf8');
+  const total = 4 + json.length + tailLength;
+  const message = into && into.length >= total ? into.subarray(0, total) : Buffer.allocUnsafe(total);
+  message.writeUInt32LE(json.length, 0);
+  json.copy(message, 4);
+  return { message, tail: message.subarray(4 + json.length) };
+}
+
 export function decodeMessage<T>(payload: Buffer): { header: T; tail: Buffer } {
   if (payload.length < 4) throw new SalvorError('SALVOR_BAD_FRAME', `replication message of ${payload.length} bytes is shorter than its length field`);
   const len = payload.readUInt32LE(0);

@@ -1,11 +1,13 @@
 import type { Frame, Link } from '../transport/link';
 import type { PageRun } from './dirty-tracker';
-import { gatherRuns, PageSet } from './page-sets';
-import { decodeMessage, encodeMessage, Msg, type Ack, type EpochEnd, type Hello, type PagesHeader, type Welcome } from './protocol';
+import { gatherRunsInto, PageSet, runPageCount } from './page-sets';
+import { decodeMessage, encodeMessage, encodeMessageAround, Msg, type Ack, type EpochEnd, type Hello, type PagesHeader, type Welcome } from './protocol';
 import type { Primary } from './primary';
 
 /** Pages per message while joining: 4 MiB of 4 KiB pages. */
 const JOIN_CHUNK = 1024;
+/** Room for one join message: the pages and a JSON header of up to 64 KiB (JOIN_CHUNK single-page runs). */
+const JOIN_MESSAGE_BYTES = JOIN_CHUNK * 4096 + 64 * 1024;
 
 /**
  * One standby as the primary sees it: hello, then the join (every page it lacks, sent
@@ -29,6 +31,8 @@ export class StandbySession {
   private readonly watchdog: NodeJS.Timeout;
   private beat: NodeJS.Timeout | undefined;
   private ackedEpoch = 0;
+  /** The buffer join messages are built in, reused from one to the next. */
+  private joinMessage: Buffer | undefined;
 
   constructor(
     private readonly primary: Primary,
@@ -117,14 +121,21 @@ export class StandbySession {
     }
   }
 
-  /** Sends the next message of owed pages (whole pages, from the shipped state); returns its bytes. */
+  /**
+   * Sends the next message of owed pages (whole pages, from the shipped state); returns its bytes. The
+   * pages are copied once, from the state straight into the message, which is reused for the next one
+   * (a link is done with a payload once send() resolves).
+   */
   private async sendOwed(round: number): Promise<number> {
     const p = this.primary;
     const runs = this.needed!.take(JOIN_CHUNK);
-    const pages = gatherRuns(p.state, runs, p.pageSize);
-    await this.send(Msg.pages, { round, count: runs.length, runs, raw: true } satisfies PagesHeader, pages);
-    this.roundBytes += pages.length;
-    return pages.length;
+    const bytes = runPageCount(runs) * p.pageSize;
+    this.joinMessage ??= Buffer.allocUnsafe(JOIN_MESSAGE_BYTES);
+    const { message, tail } = encodeMessageAround({ round, count: runs.length, runs, raw: true } satisfies PagesHeader, bytes, this.joinMessage);
+    gatherRunsInto(p.state, runs, p.pageSize, tail);
+    await this.link.send(Msg.pages, message, p.term);
+    this.roundBytes += bytes;
+    return bytes;
   }
 
   /**

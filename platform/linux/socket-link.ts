@@ -66,6 +66,8 @@ export class SocketLink implements Link {
   private batch: Buffer | undefined;
   private batchUsed = 0;
   private spareBatches: Buffer[] = [];
+  /** The largest batch made for one big frame, kept for the next (fresh buffers cost a page fault per page). */
+  private spareLarge: Buffer | undefined;
   private flushScheduled = false;
   /**
    * TLS copies a gathered write (writev) into one buffer before encrypting, so on TLS every frame goes
@@ -129,7 +131,7 @@ export class SocketLink implements Link {
     const length = frameWireLength(payload.length);
     if (!this.batch || this.batchUsed + length > this.batch.length) {
       this.flushBatch();
-      this.batch = length <= BATCH_BYTES ? (this.spareBatches.pop() ?? Buffer.allocUnsafe(BATCH_BYTES)) : Buffer.allocUnsafe(length);
+      this.batch = length <= BATCH_BYTES ? (this.spareBatches.pop() ?? Buffer.allocUnsafe(BATCH_BYTES)) : this.largeBatch(length);
       this.scheduleFlush();
     }
     this.batchUsed += encodeFrameInto(frame, this.batch, this.batchUsed);
@@ -266,6 +268,16 @@ export class SocketLink implements Link {
     });
   }
 
+  /** A batch for one frame over BATCH_BYTES (TLS: every frame goes through a batch): the spare when it is big enough. */
+  private largeBatch(length: number): Buffer {
+    const spare = this.spareLarge;
+    if (spare && spare.length >= length) {
+      this.spareLarge = undefined;
+      return spare;
+    }
+    return Buffer.allocUnsafe(length);
+  }
+
   private flushBatch(): void {
     const batch = this.batch;
     this.batch = undefined;
@@ -274,6 +286,7 @@ export class SocketLink implements Link {
     if (!batch) return;
     const reuse = () => {
       if (batch.length === BATCH_BYTES && this.spareBatches.length < SPARE_BATCHES) this.spareBatches.push(batch);
+      else if (batch.length > BATCH_BYTES && batch.length > (this.spareLarge?.length ?? 0)) this.spareLarge = batch;
     };
     if (used === 0 || this.socket.destroyed) return reuse();
     let done = false;
