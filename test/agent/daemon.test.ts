@@ -1,0 +1,91 @@
+import t from 'tap';
+import { chmodSync, existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { cli, daemon, fastConfig, freePort, notifyReceiver, sleep, workdir, writeConfig } from './daemon-helpers';
+
+// salvor daemon as systemd runs it: READY, WATCHDOG and STATUS on a notify socket the test binds,
+// the control socket and `salvor status`, metrics, SIGHUP reloads (a bad config refused), SIGTERM.
+
+t.test('daemon lifecycle: ready, watchdog, status, metrics, reload, stop', async (t) => {
+  const dir = workdir(t);
+  const port = await freePort();
+  const config = writeConfig(join(dir, 'config.json'), fastConfig(dir, port));
+  const notify = await notifyReceiver(join(dir, 'notify.sock'));
+  t.teardown(() => notify.close());
+  const d = daemon(['--config', config], { NOTIFY_SOCKET: join(dir, 'notify.sock'), WATCHDOG_USEC: '400000' });
+  t.teardown(() => d.proc.kill('SIGKILL'));
+
+  const ready = await notify.waitFor((m) => m.startsWith('READY=1'));
+  t.match(ready, /STATUS=3\/3 capabilities running/, 'READY=1 comes with a STATUS line once every capability started');
+  t.match(ready, new RegExp(`MAINPID=${d.proc.pid}`), 'and the main pid');
+  await sleep(1000);
+  const beats = notify.messages.filter((m) => m === 'WATCHDOG=1').length;
+  t.ok(beats >= 2, `WATCHDOG=1 at half of WATCHDOG_USEC (${beats} in the first second)`);
+
+  const socket = join(dir, 'var', 'salvor.sock');
+  t.equal(statSync(socket).mode & 0o777, 0o600, 'the control socket is mode 0600');
+  const status = await cli(['status', '--json', '--socket', socket]);
+  t.equal(status.code, 0, 'salvor status exits 0');
+  const s = JSON.parse(status.stdout) as { pid: number; capabilities: { name: string; state: string }[] };
+  t.equal(s.pid, d.proc.pid, 'it talked to this daemon');
+  t.same(s.capabilities.map((c) => [c.name, c.state]).sort(), [['leak', 'running'], ['nvram', 'running'], ['replication', 'running']], 'every capability is running');
+  const byConfig = await cli(['status', '--config', config]);
+  t.match(byConfig.stdout, /3\/3 capabilities running/, 'the socket is found from the config too, and the text form summarises');
+
+  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  t.match(metrics, /salvor_capability_up\{capability="replication"\} 1/, 'metrics: capability up');
+  t.match(metrics, /salvor_nvram_checks_total\{result="clean"\} [1-9]/, 'metrics: NVRAM checks');
+  const names = metrics.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(/[{ ]/)[0]);
+  t.same(names.filter((n) => !n.startsWith('salvor_')), [], 'every metric is named salvor_*');
+  const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+  t.equal(health.status, 200, '/healthz is 200 while everything runs');
+
+  for (const l of d.logs) if (l.event === 'not-json') t.fail(`a log line that is not JSON: ${String(l.line)}`);
+  t.ok(d.logs.some((l) => l.capability === 'replication' && l.event === 'in-sync'), 'capability events are logged with the capability name');
+
+  // SIGHUP with a broken config: refused, the old one keeps running.
+  writeConfig(config, { ...fastConfig(dir, port), capabilities: { leak: { intervalMs: 'often' } } });
+  d.proc.kill('SIGHUP');
+  const refused = await d.waitLog((l) => l.event === 'reload-refused');
+  t.match(refused.reason, /capabilities\.leak\.intervalMs: expected number/, 'the refusal names the key and what was expected');
+  t.equal((await cli(['status', '--json', '--socket', socket])).code, 0, 'the daemon still answers after a refused reload');
+
+  // SIGHUP with a valid change: only the changed capability restarts.
+  const changed = fastConfig(dir, port);
+  (changed.capabilities as { leak: { intervalMs: number } }).leak.intervalMs = 300;
+  writeConfig(config, changed);
+  d.proc.kill('SIGHUP');
+  const reloaded = await d.waitLog((l) => l.event === 'reloaded');
+  t.same(reloaded.restarted, ['leak'], 'a reload restarts only the capability whose section changed');
+  await notify.waitFor((m) => m === 'RELOADING=1');
+
+  const stopAt = Date.now();
+  d.proc.kill('SIGTERM');
+  t.equal(await d.exited, 0, 'SIGTERM: exit 0');
+  t.ok(Date.now() - stopAt < 15000, 'within the stop bound');
+  await notify.waitFor((m) => m === 'STOPPING=1');
+  t.notOk(existsSync(socket), 'the control socket is gone');
+  t.ok(d.logs.some((l) => l.event === 'stopped'), 'a last log line says it stopped');
+});
+
+t.test('the control socket answers only its own user (and root)', { skip: process.getuid?.() !== 0 ? 'needs root to run a client as another user' : false }, async (t) => {
+  const dir = workdir(t);
+  chmodSync(dir, 0o755);
+  const port = await freePort();
+  const config = writeConfig(join(dir, 'config.json'), fastConfig(dir, port));
+  const d = daemon(['--config', config]);
+  t.teardown(() => d.proc.kill('SIGKILL'));
+  await d.waitLog((l) => l.event === 'ready');
+  const socket = join(dir, 'var', 'salvor.sock');
+  chmodSync(join(dir, 'var'), 0o755);
+  const blocked = await cli(['status', '--socket', socket], { uid: 65534, gid: 65534 });
+  t.equal(blocked.code, 8, 'mode 0600 keeps another user out (exit 8)');
+  t.match(blocked.stderr, /EACCES|permission/i);
+  chmodSync(socket, 0o666); // even with the file opened up, the peer's credentials are checked
+  const refused = await cli(['status', '--socket', socket], { uid: 65534, gid: 65534 });
+  t.equal(refused.code, 8, 'a peer with another uid is refused');
+  t.match(refused.stderr, /uid 65534 may not control this daemon/);
+  await d.waitLog((l) => l.event === 'control-refused' && l.uid === 65534);
+  d.proc.kill('SIGTERM');
+  t.equal(await d.exited, 0);
+});
