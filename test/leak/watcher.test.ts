@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { createServer } from 'node:http';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import { tempDir } from './helpers';
 const HOUR = 3_600_000;
 const MiB = 1048576;
 
-function setup(t: Tap.Test, extra: ConstructorParameters<typeof LeakWatcher>[0] = {}) {
+function setup(t: Test, extra: ConstructorParameters<typeof LeakWatcher>[0] = {}) {
   const clock = new ManualClock(0);
   const leak = generateTrace('linear', 9, { durationMs: 4 * HOUR }); // 29.7 MiB/h
   const steady = generateTrace('sawtooth', 3, { durationMs: 4 * HOUR });
@@ -24,10 +24,6 @@ function setup(t: Tap.Test, extra: ConstructorParameters<typeof LeakWatcher>[0] 
   watcher.on('event', (e: LeakEvent) => events.push(e));
   t.teardown(() => watcher.stop());
   return { clock, watcher, events };
-}
-
-declare namespace Tap {
-  type Test = Parameters<Parameters<typeof t.test>[1]>[0];
 }
 
 t.test('watcher: samples every target, confirms the leaker only, clears a suspect that exits', async (t) => {

@@ -9,6 +9,8 @@ import { performance } from 'node:perf_hooks';
 import { crc32cBackend } from '../../bindings/crc';
 import { crc32cBenchmark } from './crc32c';
 import { hashScanBenchmark } from './hash-scan';
+import { leakEvalBenchmark } from './leak-eval';
+import { leakWatcherCpuBenchmark } from './leak-watcher-cpu';
 import { nvramCheckBenchmark } from './nvram-check';
 import { pageDeltaApplyBenchmark, pageDeltaEncodeBenchmark } from './page-delta';
 import { replicationBenchmark } from './replication';
@@ -56,6 +58,8 @@ const benchmarks: Benchmark[] = [
   replicationBenchmark,
   serialFramingBenchmark,
   ...transportTcpBenchmarks,
+  leakEvalBenchmark,
+  leakWatcherCpuBenchmark,
 ];
 
 const WARMUP = 3;
