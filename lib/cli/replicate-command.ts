@@ -5,6 +5,7 @@ import { SalvorError } from '../../bindings/salvor-error';
 import { parseSize, verb } from './command';
 import { Exit } from './exit-codes';
 import type { Output } from './output';
+import { progress, type Progress } from './progress';
 import type { CliPlatform } from './platform';
 import type { LinkOptions } from '../transport/link';
 import { runPrimary, runStandby, readStatus, type ReplicateSettings } from '../replication/replicate-runner';
@@ -53,9 +54,27 @@ function common(cmd: Command): Command {
 
 /** Prints one event: a JSON line with --json, else a short human line on stderr. */
 function eventPrinter(out: Output): (e: Record<string, unknown>) => void {
+  // Without --json a join shows its progress (pages sent of those owed, from each round) per standby.
+  const joins = new Map<string, { bar: Progress; owed: number }>();
   return (e) => {
-    if (out.json) process.stdout.write(JSON.stringify({ ...e, time: new Date().toISOString() }) + '\n');
-    else if (e.event !== 'epoch' || Number(e.epoch) % 50 === 0) out.note(`${e.event} ${JSON.stringify({ ...e, event: undefined })}`);
+    if (out.json) {
+      process.stdout.write(JSON.stringify({ ...e, time: new Date().toISOString() }) + '\n');
+      return;
+    }
+    const who = String(e.standby ?? '');
+    if (e.event === 'joined' && who && Number(e.pagesToSend) > 0) joins.set(who, { bar: progress(`join ${who}`, Number(e.pagesToSend)), owed: Number(e.pagesToSend) });
+    const join = joins.get(who);
+    if (join && e.event === 'round') {
+      join.owed = Math.max(join.owed, Number(e.remainingPages));
+      join.bar.update(join.owed - Number(e.remainingPages), join.owed);
+      return;
+    }
+    if (join && ['in-sync', 'standby-lost', 'standby-gone', 'not-converging'].includes(e.event as string)) {
+      if (e.event === 'in-sync') join.bar.update(join.owed);
+      join.bar.stop();
+      joins.delete(who);
+    }
+    if (e.event !== 'epoch' || Number(e.epoch) % 50 === 0) out.note(`${e.event} ${JSON.stringify({ ...e, event: undefined })}`);
   };
 }
 

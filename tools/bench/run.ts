@@ -8,6 +8,7 @@ import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { crc32cBackend } from '../../bindings/crc';
 import { crc32cBenchmark } from './crc32c';
+import { daemonStartBenchmark } from './daemon';
 import { hashScanBenchmark } from './hash-scan';
 import { leakEvalBenchmark } from './leak-eval';
 import { leakWatcherCpuBenchmark } from './leak-watcher-cpu';
@@ -60,6 +61,7 @@ const benchmarks: Benchmark[] = [
   ...transportTcpBenchmarks,
   leakEvalBenchmark,
   leakWatcherCpuBenchmark,
+  daemonStartBenchmark,
 ];
 
 const WARMUP = 3;
