@@ -147,4 +147,10 @@ t.test('systemd-analyze verify and security', async (t) => {
   for (const call of ['userfaultfd', 'ioctl', 'flock', 'mmap', 'mprotect', 'pread64', 'pwrite64', 'socket', 'bind', 'epoll_wait', 'clone3']) {
     t.ok(allowed.has(call) && !denied.has(call), `${call} passes SystemCallFilter=@system-service ~@privileged`);
   }
+  // What CAP_SYS_PTRACE would allow beyond reading /proc stays filtered out.
+  const filters = unit.get('Service.SystemCallFilter') ?? [];
+  const denyList = new Set(filters.filter((f) => f.startsWith('~')).flatMap((f) => f.slice(1).split(/\s+/)));
+  for (const call of ['ptrace', 'process_vm_readv', 'process_vm_writev', 'pidfd_getfd']) {
+    t.ok(!allowed.has(call) || denyList.has(call), `${call} is filtered out`);
+  }
 });
