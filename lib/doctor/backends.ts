@@ -129,6 +129,25 @@ function gpu(features: Feature[]): BackendChoice {
 }
 
 /** Which backend each capability would use, given what was found. Policy lives here, nowhere else. */
+function leakSampling(facts: MachineFacts): BackendChoice {
+  const m = facts.memorySources ?? { procStatusRssAnon: false, smapsRollup: false, cgroupV2Memory: false };
+  const candidates: BackendCandidate[] = [
+    { backend: 'proc-status', usable: m.procStatusRssAnon, reason: m.procStatusRssAnon ? 'RssAnon in /proc/PID/status, read every tick' : 'no RssAnon line in /proc/self/status' },
+    { backend: 'smaps-rollup', usable: m.smapsRollup, reason: m.smapsRollup ? '/proc/PID/smaps_rollup, read only to confirm a suspect' : '/proc/self/smaps_rollup unreadable (CONFIG_PROC_PAGE_MONITOR)' },
+    { backend: 'cgroup-v2', usable: m.cgroupV2Memory, reason: m.cgroupV2Memory ? 'memory.stat anon per service (cgroup v2 memory controller)' : 'no memory controller in /sys/fs/cgroup/cgroup.controllers: services cannot be watched by cgroup' },
+  ];
+  const usable = candidates.filter((c) => c.usable);
+  return { capability: 'leak-sampling', backend: usable.map((c) => c.backend).join(',') || 'none', reason: candidates.map((c) => `${c.backend}: ${c.reason}`).join('; '), candidates };
+}
+
+function serviceManager(facts: MachineFacts): BackendChoice {
+  const s = facts.serviceManager ?? { notifySocket: null, systemdBooted: false };
+  const reason = s.notifySocket
+    ? `NOTIFY_SOCKET=${s.notifySocket}: READY, WATCHDOG and STATUS go there from the addon`
+    : `no NOTIFY_SOCKET: not started by a service manager now${s.systemdBooted ? ' (systemd runs this machine: install platform/systemd/salvor.service, docs/install.md)' : ''}`;
+  return { capability: 'daemon-notify', backend: s.notifySocket ? 'sd_notify' : 'none', reason, candidates: [{ backend: 'sd_notify', usable: !!s.notifySocket, reason }] };
+}
+
 export function chooseBackends(facts: MachineFacts, features: Feature[]): BackendChoice[] {
-  return [nvramCrc(facts, features), nvramDevices(facts), dirtyTracking(facts, features), tee(facts, features), gpu(features)];
+  return [nvramCrc(facts, features), nvramDevices(facts), dirtyTracking(facts, features), tee(facts, features), gpu(features), leakSampling(facts), serviceManager(facts)];
 }

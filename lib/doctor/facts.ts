@@ -48,6 +48,10 @@ export interface MachineFacts {
   mtdblockDevices: string[];
   /** The few kernel options doctor cites, from /proc/config.gz ('y', 'm' or 'n'); null when unreadable. */
   kernelConfig: Record<string, string> | null;
+  /** What leak sampling can read: RssAnon in /proc/PID/status, smaps_rollup, a cgroup v2 memory controller. */
+  memorySources?: { procStatusRssAnon: boolean; smapsRollup: boolean; cgroupV2Memory: boolean };
+  /** The service manager's notify socket ($NOTIFY_SOCKET) and whether systemd runs this machine. */
+  serviceManager?: { notifySocket: string | null; systemdBooted: boolean };
 }
 
 /** The options whose value makes a reason more precise; doctor never decides on them alone. */
@@ -102,6 +106,15 @@ function readKernelConfig(): Record<string, string> | null {
   }
 }
 
+/** True when the file can be read and its text matches. */
+function readable(path: string, pattern: RegExp): boolean {
+  try {
+    return pattern.test(readFileSync(path, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
 /** Runs every probe once. Quick and synchronous; never throws for a missing feature. */
 export function gatherMachineFacts(): MachineFacts {
   const dev = listDir('/dev');
@@ -121,6 +134,12 @@ export function gatherMachineFacts(): MachineFacts {
     nvmemDevices: listDir('/sys/bus/nvmem/devices'),
     mtdblockDevices: dev.filter((n) => /^mtdblock\d+$/.test(n)).map((n) => `/dev/${n}`),
     kernelConfig: readKernelConfig(),
+    memorySources: {
+      procStatusRssAnon: readable('/proc/self/status', /^RssAnon:/m),
+      smapsRollup: readable('/proc/self/smaps_rollup', /^Rss:/m),
+      cgroupV2Memory: readable('/sys/fs/cgroup/cgroup.controllers', /\bmemory\b/),
+    },
+    serviceManager: { notifySocket: process.env.NOTIFY_SOCKET ?? null, systemdBooted: listDir('/run/systemd/system').length > 0 || readable('/run/systemd/system', /./) },
   };
   try {
     addon();

@@ -72,6 +72,8 @@ t.test('a good machine: every catalogue line, in order, with the expected answer
       ['dirty-tracking', 'uffd-wp'],
       ['tee', 'sim'],
       ['gpu', 'sim'],
+      ['leak-sampling', 'none'],
+      ['daemon-notify', 'none'],
     ],
   );
   t.match(r.backends[0].reason, /^crc32c: the SSE4.2 crc32 instruction, 3 interleaved streams, joined with PCLMULQDQ/);
@@ -306,4 +308,17 @@ t.test('the human table has one line per feature and backend', async (t) => {
   t.match(text, /^Kernel$/m);
   t.match(text, /^Drivers$/m);
   t.match(text, /^Backends$/m);
+});
+
+t.test('leak sampling and the service manager: what is readable, and the notify socket', async (t) => {
+  const facts = { ...goodFacts(), memorySources: { procStatusRssAnon: true, smapsRollup: false, cgroupV2Memory: true }, serviceManager: { notifySocket: '/run/systemd/notify', systemdBooted: true } };
+  const backends = chooseBackends(facts, buildDoctorReport(facts).features);
+  const leak = backends.find((b) => b.capability === 'leak-sampling')!;
+  t.equal(leak.backend, 'proc-status,cgroup-v2');
+  t.match(leak.reason, /smaps-rollup: \/proc\/self\/smaps_rollup unreadable/);
+  const notify = backends.find((b) => b.capability === 'daemon-notify')!;
+  t.equal(notify.backend, 'sd_notify');
+  t.match(notify.reason, /NOTIFY_SOCKET=\/run\/systemd\/notify/);
+  const bare = chooseBackends({ ...facts, serviceManager: { notifySocket: null, systemdBooted: true } }, buildDoctorReport(facts).features).find((b) => b.capability === 'daemon-notify')!;
+  t.match(bare.reason, /install platform\/systemd\/salvor.service/);
 });
