@@ -1,5 +1,5 @@
 import t from 'tap';
-import { chmodSync, existsSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { cli, daemon, fastConfig, freePort, notifyReceiver, sleep, workdir, writeConfig } from './daemon-helpers';
 
@@ -86,6 +86,34 @@ t.test('the control socket answers only its own user (and root)', { skip: proces
   t.equal(refused.code, 8, 'a peer with another uid is refused');
   t.match(refused.stderr, /uid 65534 may not control this daemon/);
   await d.waitLog((l) => l.event === 'control-refused' && l.uid === 65534);
+  d.proc.kill('SIGTERM');
+  t.equal(await d.exited, 0);
+});
+
+t.test('a capability whose device disappears fails again and again: restarted with backoff, reported, the others keep running', async (t) => {
+  const dir = workdir(t);
+  const port = await freePort();
+  const image = join(dir, 'nv.img');
+  const format = await cli(['nvram', 'format', '--device', image, '--size', '16K'], { env: { SALVOR_STATE_DIR: join(dir, 'var') } });
+  t.equal(format.code, 0, 'a real NVRAM image to start with');
+  const config = fastConfig(dir, port);
+  (config.capabilities as { nvram: Record<string, unknown> }).nvram = { device: image, checkIntervalMs: 100 };
+  const d = daemon(['--config', writeConfig(join(dir, 'config.json'), config)]);
+  t.teardown(() => d.proc.kill('SIGKILL'));
+  await d.waitLog((l) => l.event === 'ready');
+  rmSync(image);
+  await d.waitLog((l) => l.event === 'capability-failed' && l.capability === 'nvram' && Number(l.restarts) >= 3, 20000);
+  const failures = d.logs.filter((l) => l.event === 'capability-failed' && l.capability === 'nvram');
+  t.same(failures.slice(0, 3).map((l) => l.restartInMs), [100, 200, 400], 'each restart waits twice as long as the one before');
+  t.match(String(failures[1].reason), /start failed: .*ENOENT|nv\.img/, 'the reason names what failed');
+  const s = JSON.parse((await cli(['status', '--json', '--config', join(dir, 'config.json')])).stdout) as { capabilities: { name: string; state: string; restarts: number; lastError: string }[] };
+  const nvram = s.capabilities.find((c) => c.name === 'nvram')!;
+  t.ok(nvram.restarts >= 3, 'status reports the restarts');
+  t.not(nvram.state, 'running', 'and that nvram is not running');
+  t.equal(s.capabilities.find((c) => c.name === 'replication')!.state, 'running', 'replication keeps running');
+  t.equal(s.capabilities.find((c) => c.name === 'leak')!.state, 'running', 'leak detection keeps running');
+  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  t.match(metrics, /salvor_capability_up\{capability="nvram"\} 0/, 'the metric shows it down');
   d.proc.kill('SIGTERM');
   t.equal(await d.exited, 0);
 });
