@@ -22,6 +22,14 @@ export interface PrimaryOptions {
   maxRounds?: number;
   timeoutMs?: number;
   emit: (e: ReplicationEvent) => void;
+  /**
+   * For an in-process region whose writer the application can slow down (QEMU's auto-converge): when a
+   * join's rounds stop shrinking, called with the fraction of its time the writer should pause, growing
+   * (0.2, then +0.1 per stalled round, up to 0.99) while they stay stalled; called with 0 once no join
+   * needs it (in sync, abandoned or gone). With several joins at once the writer gets the largest
+   * fraction any of them asks. Without it a stalled join is abandoned after maxRounds (not-converging).
+   */
+  throttle?: (pauseFraction: number) => void;
 }
 
 /**
@@ -46,6 +54,9 @@ export class Primary {
   private stopped = false;
   /** When each recent epoch was cut, for the replication lag its acks report. */
   private readonly cutAt = new Map<number, number>();
+  /** The writer pause each joining standby asks for, and the one the writer was last given. */
+  private readonly pauses = new Map<StandbySession, number>();
+  private pauseNow = 0;
   private resolveDone!: (why: 'stopped' | 'demoted') => void;
   readonly done = new Promise<'stopped' | 'demoted'>((r) => (this.resolveDone = r));
 
@@ -113,6 +124,26 @@ export class Primary {
     this.cutAt.delete(this.epoch - 100);
     this.digest = regionDigest(this.hashes);
     for (const s of this.sessions) await s.onEpoch(this.epoch, runs, stream, this.digest);
+  }
+
+  /** Whether a stalled join can slow the writer down (options.throttle given). */
+  get canThrottle(): boolean {
+    return this.options.throttle !== undefined;
+  }
+
+  /** A joining standby asks for a writer pause (0: it needs none any more); the writer gets the largest asked. */
+  setPause(session: StandbySession, fraction: number): void {
+    if (fraction > 0) this.pauses.set(session, fraction);
+    else this.pauses.delete(session);
+    const next = Math.max(0, ...this.pauses.values());
+    if (next === this.pauseNow || !this.options.throttle) return;
+    this.pauseNow = next;
+    this.emit({ event: 'throttle', pauseFraction: next, standby: session.identityName });
+    try {
+      this.options.throttle(next);
+    } catch (err) {
+      this.emit({ event: 'error', message: `throttle(${next}) threw: ${(err as Error).message}` });
+    }
   }
 
   /** Milliseconds from the cut of `epoch` until now (undefined once it is old). */

