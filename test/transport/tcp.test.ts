@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Frame, Link, LinkOptions } from '../../lib/transport/link';
 import { LinkFaultInjector, parseLinkFaults } from '../../lib/transport/link-faults';
-import { tcpTransport } from '../../platform/linux/transport-tcp';
+import { PSK_TLS, tcpTransport } from '../../platform/linux/transport-tcp';
 import { runLinkContract, type LinkPair } from './link-contract';
 
 // The TCP backend (platform/linux/transport-tcp.ts): the Link contract over TLS-PSK and over mutual
@@ -188,6 +188,26 @@ t.test('the hello: a TLS peer that skips it is refused', async (t) => {
   for (let i = 0; i < 50 && log.length === 0; i++) await sleep(10);
   t.equal(links, 0, 'the right key alone does not make a Link');
   t.match(log, [{ event: 'auth-refused', side: 'server', reason: /sent no hello/ }], 'the server says why');
+  await listener.close();
+});
+
+t.test('PSK negotiates TLS 1.3 with AES-128-GCM; a TLS 1.2-only peer gets an AES-GCM PSK suite', async (t) => {
+  const listener = await tcpTransport.listen(LOCAL, { psk: PSK, timeoutMs: 300 });
+  const { port } = new URL(listener.url);
+  const handshake = async (options: tls.ConnectionOptions) => {
+    const socket = tls.connect({ ...options, port: Number(port), host: '127.0.0.1', pskCallback: () => ({ psk: PSK, identity: 'probe' }), checkServerIdentity: () => undefined });
+    socket.on('error', () => {});
+    await new Promise<void>((resolve, reject) => (socket.once('secureConnect', () => resolve()), socket.once('close', () => reject(new Error('no handshake')))));
+    const got = { protocol: socket.getProtocol(), cipher: socket.getCipher().name };
+    socket.destroy();
+    return got;
+  };
+  t.same(await handshake(PSK_TLS), { protocol: 'TLSv1.3', cipher: 'TLS_AES_128_GCM_SHA256' });
+  t.same(await handshake({ ciphers: 'PSK-AES256-GCM-SHA384:PSK-AES128-GCM-SHA256', maxVersion: 'TLSv1.2' }), { protocol: 'TLSv1.2', cipher: 'PSK-AES128-GCM-SHA256' });
+  const weak = tls.connect({ port: Number(port), host: '127.0.0.1', ciphers: 'PSK-AES128-CBC-SHA256', maxVersion: 'TLSv1.2', pskCallback: () => ({ psk: PSK, identity: 'weak' }), checkServerIdentity: () => undefined });
+  const refused = await new Promise<boolean>((resolve) => (weak.once('secureConnect', () => resolve(false)), weak.once('error', () => resolve(true))));
+  weak.destroy();
+  t.ok(refused, 'a CBC suite is refused');
   await listener.close();
 });
 
