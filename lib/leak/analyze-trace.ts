@@ -13,7 +13,7 @@ export interface TraceVerdict {
   /** The score at detection for a leak; otherwise the highest score the trace reached. */
   score: number;
   detectedAtMs: number | null;
-  /** Fitted trough slope: at detection for a leak, else over the last window of the trace. */
+  /** The growth rate at the end of the trace: Theil-Sen slope of the troughs over the last short window (1 h). */
   slopeBytesPerHour: number;
 }
 
@@ -24,11 +24,11 @@ export interface TraceAnalysis extends TraceVerdict {
 
 export function analyzeTrace(samples: TraceSample[], options: Partial<LeakOptions> = {}, limitBytes?: number): TraceAnalysis {
   const detector = new LeakDetector(options);
-  let detected: { tMs: number; score: number; slope: number; trend: NonNullable<LeakDetector['assessment']>['trend'] } | undefined;
+  let detected: { tMs: number; score: number; trend: NonNullable<LeakDetector['assessment']>['trend'] } | undefined;
   for (const s of samples) {
     for (const tr of detector.add(s.tMs, s.bytes, 'trace', limitBytes)) {
       if (tr.kind === 'confirmed' && !detected && tr.assessment) {
-        detected = { tMs: tr.tMs, score: tr.score, slope: tr.assessment.slopeBytesPerHour, trend: tr.assessment.trend };
+        detected = { tMs: tr.tMs, score: tr.score, trend: tr.assessment.trend };
       }
     }
   }
@@ -38,7 +38,7 @@ export function analyzeTrace(samples: TraceSample[], options: Partial<LeakOption
     verdict: detected ? 'leak' : 'no-leak',
     score: detected ? detected.score : detector.maxScore,
     detectedAtMs: detected ? detected.tMs : null,
-    slopeBytesPerHour: Math.round(detected ? detected.slope : (final?.slopeBytesPerHour ?? 0)),
+    slopeBytesPerHour: Math.round(final?.shortSlopeBytesPerHour ?? 0),
     svg: (title) => renderLeakChart({ title, samples, trend, detectedAtMs: detected?.tMs ?? null }),
   };
 }
