@@ -5,7 +5,7 @@ import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { chromium } from 'playwright-core';
-import { CLI, daemon, fastConfig, freePort, sleep, workdir, writeConfig } from './daemon-helpers';
+import { CLI, daemon, fastConfig, freePort, sleep, workdir, writeConfig, type DaemonProc } from './daemon-helpers';
 
 const CHROMIUM = '/usr/bin/chromium';
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'];
@@ -15,11 +15,12 @@ interface Status {
   capabilities: { name: string; state: string; detail: Record<string, unknown> }[];
 }
 
-/** Polls /status.json until `ready` holds for it. */
-async function waitForStatus(base: string, ready: (s: Status) => boolean, ms = 30_000): Promise<Status> {
+/** Polls /status.json until `ready` holds for it; stops early with the daemon's stderr if it exits. */
+async function waitForStatus(base: string, d: DaemonProc, ready: (s: Status) => boolean, ms = 30_000): Promise<Status> {
   const until = Date.now() + ms;
   let last: Status | string = 'no answer yet';
   for (;;) {
+    if (d.proc.exitCode !== null || d.proc.signalCode !== null) throw new Error(`the daemon exited (${d.proc.exitCode ?? d.proc.signalCode}): ${d.stderr().slice(-1500)}`);
     try {
       const s = (await (await fetch(`${base}/status.json`)).json()) as Status;
       if (ready(s)) return s;
@@ -54,7 +55,7 @@ t.test('the status page in headless chromium', async (t) => {
     if (d.proc.exitCode === null && d.proc.signalCode === null) d.proc.kill('SIGKILL');
   });
 
-  const s = await waitForStatus(base, (s) =>
+  const s = await waitForStatus(base, d, (s) =>
     s.summary === '3/3 capabilities running' && Number(detail(s, 'replication').epoch) > 0 && detail(s, 'nvram').clean === true && samplesOf(s).some((n) => n >= 4),
   );
   t.same(s.capabilities.map((c) => c.name).sort(), ['leak', 'nvram', 'replication'], 'the daemon runs the three capabilities');
