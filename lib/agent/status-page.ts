@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import type { CapabilityReport } from './supervisor';
 
 /** What the status page, /status.json and `salvor status --json` show. */
@@ -40,14 +41,15 @@ export function memoryChart(samples: [number, number][], width = 360, height = 9
   }
   if (hi === lo) hi = lo + 1;
   const pad = 4;
+  const label = 14; // room above and below the line for the max and min labels
   const x = (t: number) => pad + ((t - t0) / Math.max(1, t1 - t0)) * (width - 2 * pad);
-  const y = (b: number) => height - pad - ((b - lo) / (hi - lo)) * (height - 2 * pad);
+  const y = (b: number) => height - label - ((b - lo) / (hi - lo)) * (height - 2 * label);
   const points = samples.map(([t, b]) => `${x(t).toFixed(1)},${y(b).toFixed(1)}`).join(' ');
   return (
     `<svg class="chart" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="memory from ${mib(lo)} to ${mib(hi)} over ${Math.round((t1 - t0) / 1000)} s">` +
     `<rect width="${width}" height="${height}" fill="#f6f8fa"/>` +
     `<polyline fill="none" stroke="#0366d6" stroke-width="1.5" points="${points}"/>` +
-    `<text x="${pad + 2}" y="12" font-size="10">${mib(hi)}</text><text x="${pad + 2}" y="${height - 6}" font-size="10">${mib(lo)}</text></svg>`
+    `<text x="${pad + 2}" y="10" font-size="10">${mib(hi)}</text><text x="${pad + 2}" y="${height - 3}" font-size="10">${mib(lo)}</text></svg>`
   );
 }
 
@@ -93,7 +95,7 @@ function leakSection(c: CapabilityReport | undefined): string {
 export function renderStatusPage(s: DaemonStatus): string {
   const by = (n: string) => s.capabilities.find((c) => c.name === n);
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="5"><title>salvor on ${esc(s.pid)}</title>
+<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="5"><title>salvor on ${esc(hostname())}</title>
 <style>body{font:14px system-ui,sans-serif;margin:1.5em;color:#24292e}table{border-collapse:collapse}td,th{border:1px solid #d1d5da;padding:3px 8px;text-align:left}
 .cap-running .state{color:#22863a}.cap-backoff .state,.cap-unhealthy .state{color:#cb2431}.proc{display:inline-block;margin:0 1em 1em 0;vertical-align:top}h3{margin:.2em 0}</style></head>
 <body><h1>salvor</h1>

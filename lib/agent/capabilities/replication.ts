@@ -34,13 +34,21 @@ async function ensureRegion(path: string, size: number): Promise<void> {
 function simulatedWriter(path: string, size: number, intervalMs: number): () => Promise<void> {
   const pages = size / 4096;
   const fhp = open(path, 'r+');
+  let writing: Promise<void> = Promise.resolve();
+  let stopped = false;
   const timer = setInterval(() => {
-    void fhp.then(async (fh) => {
+    // One burst at a time, and stop() waits for the one in flight before it closes the file.
+    writing = writing.then(async () => {
+      if (stopped) return;
+      const fh = await fhp;
       for (let k = 0; k < 4; k++) await fh.write(randomBytes(64), 0, 64, Math.floor(Math.random() * pages) * 4096 + Math.floor(Math.random() * 4032));
     });
+    writing = writing.catch(() => undefined);
   }, intervalMs);
   return async () => {
+    stopped = true;
     clearInterval(timer);
+    await writing;
     await (await fhp).close();
   };
 }
