@@ -16,6 +16,11 @@ export interface PrimaryOptions {
   term: bigint;
   /** The epoch to continue from (a promoted standby continues its replica's numbering). */
   startEpoch?: number;
+  /**
+   * A promoted node: it gives the address up to a node of the same term whose replica holds a later
+   * epoch than the one it started from (two standbys promoted at once: the more complete one wins).
+   */
+  yieldToLaterEpoch?: boolean;
   ackMode: AckMode;
   intervalMs?: number;
   maxDowntimeMs?: number;
@@ -170,10 +175,10 @@ export class Primary {
     link.onClose(() => this.sessions.delete(session));
   }
 
-  /** A peer announced a higher term: another node is primary now. */
-  demote(term: bigint, by: string): void {
+  /** A peer announced a higher term (or, same term, a later epoch): another node is primary now. */
+  demote(term: bigint, by: string, reason = 'a peer has a higher term'): void {
     if (this.stopped) return;
-    this.emit({ event: 'demoted', term: term.toString(), by, epoch: this.epoch });
+    this.emit({ event: 'demoted', term: term.toString(), by, epoch: this.epoch, reason });
     void this.stop('demoted');
   }
 

@@ -39,6 +39,8 @@ export interface Welcome {
   /** full: every page follows; partial: only pages whose hash differs from the standby's. */
   plan: 'full' | 'partial';
   pagesToSend: number;
+  /** In the answer to a term probe: the epoch this primary started serving from (its replica's, when promoted). */
+  baseEpoch?: number;
 }
 
 export interface PagesHeader {

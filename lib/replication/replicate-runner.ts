@@ -7,7 +7,7 @@ import type { Link, LinkOptions, Listener, TransportBackend } from '../transport
 import { listenerGroup } from '../transport/listener-group';
 import { HeartbeatLink } from './heartbeat-link';
 import { Primary, type ReplicationEvent } from './primary';
-import { encodeMessage, Msg, type AckMode, type Hello } from './protocol';
+import { decodeMessage, encodeMessage, Msg, type AckMode, type Hello, type Welcome } from './protocol';
 import { ReplicaStore } from './replica-store';
 import { Standby } from './standby';
 import type { TrackedRegion } from './tracked-region';
@@ -92,15 +92,27 @@ function untilSignal(): Promise<void> {
 }
 
 /**
- * Whoever holds the address: connect as a standby would and read the term of its first frame. A
- * holder with a lower term demotes on our hello (it sees the higher term) and frees the address.
+ * Whoever holds the address: connect as a standby would and read the term of its first frame (and the
+ * epoch it started serving from). A holder with a lower term demotes on our hello (it sees the higher
+ * term) and frees the address; so does a promoted holder of the same term that started from an
+ * earlier epoch than `heldEpoch`.
  */
-async function holderTerm(t: { backend: TransportBackend; url: URL }, options: LinkOptions, term: bigint, identity: string): Promise<bigint | undefined> {
+async function holderTerm(t: { backend: TransportBackend; url: URL }, options: LinkOptions, term: bigint, identity: string, heldEpoch = 0): Promise<{ term: bigint; baseEpoch: number } | undefined> {
   let link: Link | undefined;
   try {
     link = await t.backend.connect(t.url, options);
-    const first = new Promise<bigint>((resolve) => link!.onFrame((f) => resolve(f.epoch)));
-    const hello: Hello = { identity, capabilities: ['term-probe'], heldEpoch: 0, heldTerm: term.toString(), regionSize: 0, pageSize: 0, hashes: false };
+    const first = new Promise<{ term: bigint; baseEpoch: number }>((resolve) =>
+      link!.onFrame((f) => {
+        let baseEpoch = 0;
+        try {
+          baseEpoch = decodeMessage<Welcome>(f.payload).header.baseEpoch ?? 0;
+        } catch {
+          // an older peer's answer: its term is what counts
+        }
+        resolve({ term: f.epoch, baseEpoch });
+      }),
+    );
+    const hello: Hello = { identity, capabilities: ['term-probe'], heldEpoch, heldTerm: term.toString(), regionSize: 0, pageSize: 0, hashes: false };
     await link.send(Msg.hello, encodeMessage(hello), term);
     return await Promise.race([first, sleep(options.timeoutMs ?? 1000).then(() => undefined)]);
   } catch {
@@ -126,7 +138,11 @@ function fencer(t: { backend: TransportBackend; url: URL }, options: LinkOptions
   return { stop: () => clearInterval(timer) };
 }
 
-/** Binds the URL, waiting while another node holds it; returns undefined when that node's term is higher. */
+/**
+ * Binds the URL, waiting while another node holds it. Gives up (higherTerm) when that node's term is
+ * higher or, for a promoted node (`yieldToEqual`), equal with a start epoch at least ours: of two
+ * standbys promoted at once the one holding the later epoch serves, the other follows it.
+ */
 async function listenOrDefer(
   url: string,
   options: LinkOptions,
@@ -135,6 +151,7 @@ async function listenOrDefer(
   identity: string,
   emit: (e: ReplicationEvent) => void,
   yieldToEqual: boolean,
+  heldEpoch: number,
 ): Promise<Listener | { higherTerm: bigint }> {
   const t = transportFor(url, transports);
   for (let attempt = 0; ; attempt++) {
@@ -144,8 +161,8 @@ async function listenOrDefer(
       const code = (err as SalvorError).code;
       if (code !== 'EADDRINUSE' && code !== 'EBUSY') throw err;
       if (attempt === 0) emit({ event: 'waiting-for-address', url, reason: (err as Error).message });
-      const theirs = await holderTerm(t, options, term, identity);
-      if (theirs !== undefined && (theirs > term || (yieldToEqual && theirs === term))) return { higherTerm: theirs };
+      const theirs = await holderTerm(t, options, term, identity, heldEpoch);
+      if (theirs !== undefined && (theirs.term > term || (yieldToEqual && theirs.term === term && theirs.baseEpoch >= heldEpoch))) return { higherTerm: theirs.term };
       await sleep(200);
     }
   }
@@ -173,16 +190,17 @@ export async function runPrimary(
   const term = a.term ?? ((await recordedTerm(s.stateDir)) || 1n);
   await recordTerm(s.stateDir, term);
   const region = await s.openRegion!(a.region);
+  const startEpoch = a.startEpoch ?? (await recordedEpoch(s.stateDir));
   let primary: Primary | undefined;
   try {
     // A promoted standby yields to another standby that took the address first with the same term.
     const bound: Listener[] = [];
     for (const url of a.listen) {
-      const got = await listenOrDefer(url, a.link, transports, term, s.identity, emit, a.term !== undefined);
+      const got = await listenOrDefer(url, a.link, transports, term, s.identity, emit, a.term !== undefined, startEpoch);
       if ('higherTerm' in got) {
         await Promise.all(bound.map((l) => l.close()));
         await recordTerm(s.stateDir, got.higherTerm);
-        emit({ event: 'demoted', term: got.higherTerm.toString(), by: url, reason: 'another node serves this address with a higher term' });
+        emit({ event: 'demoted', term: got.higherTerm.toString(), by: url, reason: got.higherTerm > term ? 'another node serves this address with a higher term' : 'another node of this term serves this address from an epoch at least ours' });
         return 'demoted';
       }
       bound.push(got);
@@ -193,7 +211,8 @@ export async function runPrimary(
       listener,
       identity: s.identity,
       term,
-      startEpoch: a.startEpoch ?? (await recordedEpoch(s.stateDir)),
+      startEpoch,
+      yieldToLaterEpoch: a.term !== undefined,
       ackMode: a.ackMode,
       intervalMs: s.intervalMs,
       timeoutMs: s.timeoutMs,

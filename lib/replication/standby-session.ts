@@ -80,7 +80,10 @@ export class StandbySession {
     this.identity = h.identity;
     if (h.capabilities.includes('term-probe')) {
       // Another node asking who serves here and with which term (the frame's epoch field answers).
-      await this.send(Msg.welcome, { primary: p.options.identity, term: p.term.toString(), regionSize: 0, pageSize: 0, ackMode: p.ackMode, plan: 'full', pagesToSend: 0 } satisfies Welcome);
+      const baseEpoch = p.options.startEpoch ?? 0;
+      await this.send(Msg.welcome, { primary: p.options.identity, term: p.term.toString(), regionSize: 0, pageSize: 0, ackMode: p.ackMode, plan: 'full', pagesToSend: 0, baseEpoch } satisfies Welcome);
+      if (p.options.yieldToLaterEpoch && h.heldTerm === p.term.toString() && h.heldEpoch > baseEpoch)
+        p.demote(p.term, h.identity, `a node of the same term holds epoch ${h.heldEpoch}, later than the ${baseEpoch} this one started from`);
       return;
     }
     if (h.capabilities.includes('heartbeat-only')) {
