@@ -28,7 +28,7 @@ export interface PrimaryOptions {
   timeoutMs?: number;
   emit: (e: ReplicationEvent) => void;
   /**
-   * For an in-process region whose writer the application can slow down (QEMU's auto-converge): when a
+   * For an in-process region whose writer the application can slow down (auto-converge): when a
    * join's rounds stop shrinking, called with the fraction of its time the writer should pause, growing
    * (0.2, then +0.1 per stalled round, up to 0.99) while they stay stalled; called with 0 once no join
    * needs it (in sync, abandoned or gone). With several joins at once the writer gets the largest

@@ -8,7 +8,7 @@ import type { Primary } from './primary';
 const JOIN_CHUNK = 1024;
 /** A join asks the writer to pause (auto-converge) after this many rounds in a row that did not shrink. */
 const THROTTLE_AFTER_ROUNDS = 2;
-/** QEMU's auto-converge steps: first pause, increment per further stall, and the most it asks. */
+/** Auto-converge steps: first pause, increment per further stall, and the most it asks. */
 const PAUSE_FIRST = 0.2;
 const PAUSE_STEP = 0.1;
 const PAUSE_MAX = 0.99;
@@ -173,7 +173,7 @@ export class StandbySession {
   }
 
   /**
-   * One join round per epoch. QEMU's rule: when what remains can go within the downtime bound at the
+   * One join round per epoch. The downtime rule: when what remains can go within the downtime bound at the
    * measured bandwidth, send it all now and finish at this epoch. Rounds that stop shrinking first slow
    * an in-process writer down (when the primary has a throttle), step by step up to PAUSE_MAX; then, or
    * without a throttle, after maxRounds more the join is abandoned, never looped forever.
