@@ -1,16 +1,16 @@
-import { mkdir, readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { SalvorError } from '../../bindings/salvor-error';
-import { writeFileAtomic } from '../agent/state-file';
 import type { Link, LinkOptions, Listener, TransportBackend } from '../transport/link';
 import { listenerGroup } from '../transport/listener-group';
+import { fencer, listenOrDefer, takeoverUrl, transportFor } from './address-claim';
 import { HeartbeatLink } from './heartbeat-link';
+import { recordedEpoch, recordedTerm, recordTerm, statusWriter } from './node-state';
 import { Primary, type ReplicationEvent } from './primary';
-import { decodeMessage, encodeMessage, Msg, type AckMode, type Hello, type Welcome } from './protocol';
+import type { AckMode } from './protocol';
 import { ReplicaStore } from './replica-store';
 import { Standby } from './standby';
 import type { TrackedRegion } from './tracked-region';
+
+export { readStatus, type NodeStatus } from './node-state';
+export { takeoverUrl, transportFor } from './address-claim';
 
 /** What the CLI (or the daemon) hands the runners: where state lives and how to open regions. */
 export interface ReplicateSettings {
@@ -21,61 +21,6 @@ export interface ReplicateSettings {
   openRegion?: (path: string) => Promise<TrackedRegion>;
   /** Resolves when the run should end (the daemon's shutdown); default: SIGTERM or SIGINT. */
   stop?: Promise<void>;
-}
-
-export function transportFor(url: string, transports: TransportBackend[]): { backend: TransportBackend; url: URL } {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new SalvorError('SALVOR_BAD_INPUT', `'${url}' is not a URL (tcp://HOST:PORT or serial:///dev/ttyX?baud=N)`);
-  }
-  const backend = transports.find((t) => t.schemes.includes(parsed.protocol.replace(/:$/, '')));
-  if (!backend) throw new SalvorError('SALVOR_BAD_INPUT', `'${url}': no transport for ${parsed.protocol} (known: ${transports.flatMap((t) => t.schemes).join(', ')})`);
-  return { backend, url: parsed };
-}
-
-/** The term a node starts from: the highest it has recorded in the state directory. */
-async function recordedTerm(stateDir: string): Promise<bigint> {
-  try {
-    return BigInt((await readFile(join(stateDir, 'replicate', 'term'), 'utf8')).trim());
-  } catch {
-    return 0n;
-  }
-}
-
-async function recordTerm(stateDir: string, term: bigint): Promise<void> {
-  await mkdir(join(stateDir, 'replicate'), { recursive: true });
-  await writeFileAtomic(join(stateDir, 'replicate', 'term'), `${term}\n`);
-}
-
-/** The last epoch a primary on this node cut (epochs continue across restarts of a primary). */
-async function recordedEpoch(stateDir: string): Promise<number> {
-  try {
-    return Number((await readFile(join(stateDir, 'replicate', 'epoch'), 'utf8')).trim()) || 0;
-  } catch {
-    return 0;
-  }
-}
-
-/** Keeps $STATE/replicate/<role>-<pid>.json current, for `salvor replicate status`. */
-function statusWriter(stateDir: string, role: string, status: () => Record<string, unknown>): () => Promise<void> {
-  const file = join(stateDir, 'replicate', `${role}-${process.pid}.json`);
-  let stopped = false;
-  const write = async () => {
-    await mkdir(join(stateDir, 'replicate'), { recursive: true });
-    const now = status();
-    await writeFileAtomic(file, JSON.stringify({ pid: process.pid, updated: new Date().toISOString(), ...now }) + '\n', { mode: 0o644 });
-    if (role === 'primary') await writeFileAtomic(join(stateDir, 'replicate', 'epoch'), `${String(now.epoch)}\n`);
-  };
-  const timer = setInterval(() => void write().catch(() => undefined), 500);
-  void write().catch(() => undefined);
-  return async () => {
-    if (stopped) return;
-    stopped = true;
-    clearInterval(timer);
-    await write().catch(() => undefined);
-  };
 }
 
 /** Resolves on SIGTERM or SIGINT (the first one; a second one is left to Node's default). */
@@ -89,83 +34,6 @@ function untilSignal(): Promise<void> {
     process.on('SIGTERM', on);
     process.on('SIGINT', on);
   });
-}
-
-/**
- * Whoever holds the address: connect as a standby would and read the term of its first frame (and the
- * epoch it started serving from). A holder with a lower term demotes on our hello (it sees the higher
- * term) and frees the address; so does a promoted holder of the same term that started from an
- * earlier epoch than `heldEpoch`.
- */
-async function holderTerm(t: { backend: TransportBackend; url: URL }, options: LinkOptions, term: bigint, identity: string, heldEpoch = 0): Promise<{ term: bigint; baseEpoch: number } | undefined> {
-  let link: Link | undefined;
-  try {
-    link = await t.backend.connect(t.url, options);
-    const first = new Promise<{ term: bigint; baseEpoch: number }>((resolve) =>
-      link!.onFrame((f) => {
-        let baseEpoch = 0;
-        try {
-          baseEpoch = decodeMessage<Welcome>(f.payload).header.baseEpoch ?? 0;
-        } catch {
-          // an older peer's answer: its term is what counts
-        }
-        resolve({ term: f.epoch, baseEpoch });
-      }),
-    );
-    const hello: Hello = { identity, capabilities: ['term-probe'], heldEpoch, heldTerm: term.toString(), regionSize: 0, pageSize: 0, hashes: false };
-    await link.send(Msg.hello, encodeMessage(hello), term);
-    return await Promise.race([first, sleep(options.timeoutMs ?? 1000).then(() => undefined)]);
-  } catch {
-    return undefined;
-  } finally {
-    await link?.close().catch(() => undefined);
-  }
-}
-
-/**
- * Where a promoted standby serves: its own end of the serial line, or the primary's TCP port on every
- * local address (the old primary's host address is not this node's; on one host the two collide, and
- * the holder's term decides).
- */
-export function takeoverUrl(connectUrl: string): string {
-  const u = new URL(connectUrl);
-  if (u.protocol !== 'tcp:') return connectUrl;
-  return `tcp://0.0.0.0:${u.port}`;
-}
-
-function fencer(t: { backend: TransportBackend; url: URL }, options: LinkOptions, term: bigint, identity: string, timeoutMs: number): { stop(): void } {
-  const timer = setInterval(() => void holderTerm(t, { ...options, timeoutMs }, term, identity), Math.max(1000, timeoutMs));
-  return { stop: () => clearInterval(timer) };
-}
-
-/**
- * Binds the URL, waiting while another node holds it. Gives up (higherTerm) when that node's term is
- * higher or, for a promoted node (`yieldToEqual`), equal with a start epoch at least ours: of two
- * standbys promoted at once the one holding the later epoch serves, the other follows it.
- */
-async function listenOrDefer(
-  url: string,
-  options: LinkOptions,
-  transports: TransportBackend[],
-  term: bigint,
-  identity: string,
-  emit: (e: ReplicationEvent) => void,
-  yieldToEqual: boolean,
-  heldEpoch: number,
-): Promise<Listener | { higherTerm: bigint }> {
-  const t = transportFor(url, transports);
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await t.backend.listen(t.url, options);
-    } catch (err) {
-      const code = (err as SalvorError).code;
-      if (code !== 'EADDRINUSE' && code !== 'EBUSY') throw err;
-      if (attempt === 0) emit({ event: 'waiting-for-address', url, reason: (err as Error).message });
-      const theirs = await holderTerm(t, options, term, identity, heldEpoch);
-      if (theirs !== undefined && (theirs.term > term || (yieldToEqual && theirs.term === term && theirs.baseEpoch >= heldEpoch))) return { higherTerm: theirs.term };
-      await sleep(200);
-    }
-  }
 }
 
 export async function runPrimary(
@@ -308,42 +176,4 @@ export async function runStandby(
     // Another node serves the address with a term at least ours: follow it as its standby.
   }
   return 'stopped';
-}
-
-export interface NodeStatus {
-  role: string;
-  pid: number;
-  running: boolean;
-  term: string;
-  epoch: number;
-  detail?: string;
-  [k: string]: unknown;
-}
-
-/** What every replication process that used this state directory last wrote about itself. */
-export async function readStatus(stateDir: string): Promise<{ nodes: NodeStatus[] }> {
-  const dir = join(stateDir, 'replicate');
-  let names: string[] = [];
-  try {
-    names = (await readdir(dir)).filter((n) => /^(primary|standby)-\d+\.json$/.test(n));
-  } catch {
-    return { nodes: [] };
-  }
-  const nodes: NodeStatus[] = [];
-  for (const name of names) {
-    try {
-      const s = JSON.parse(await readFile(join(dir, name), 'utf8')) as NodeStatus;
-      let running = true;
-      try {
-        process.kill(s.pid, 0);
-      } catch {
-        running = false;
-      }
-      const standbys = (s.standbys as { standby: string; phase: string }[] | undefined)?.map((x) => `${x.standby}:${x.phase}`).join(', ');
-      nodes.push({ ...s, running, detail: standbys ? `standbys ${standbys}` : s.role === 'standby' ? `in-sync ${String(s.inSync)}` : '' });
-    } catch {
-      // a file being replaced right now: the next call reads it
-    }
-  }
-  return { nodes: nodes.sort((x, y) => Number(y.running) - Number(x.running) || x.pid - y.pid) };
 }
