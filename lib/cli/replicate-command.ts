@@ -61,6 +61,14 @@ function eventPrinter(out: Output): (e: Record<string, unknown>) => void {
       process.stdout.write(JSON.stringify({ ...e, time: new Date().toISOString() }) + '\n');
       return;
     }
+    if (e.event === 'progress') {
+      // the standby's own join: pages received of those owed
+      const mine = joins.get('') ?? { bar: progress('join', Number(e.of)), owed: Number(e.of) };
+      mine.owed = Number(e.of);
+      joins.set('', mine);
+      mine.bar.update(Number(e.pages), mine.owed);
+      return;
+    }
     const who = String(e.standby ?? '');
     if (e.event === 'joined' && who && Number(e.pagesToSend) > 0) joins.set(who, { bar: progress(`join ${who}`, Number(e.pagesToSend)), owed: Number(e.pagesToSend) });
     const join = joins.get(who);
@@ -69,7 +77,7 @@ function eventPrinter(out: Output): (e: Record<string, unknown>) => void {
       join.bar.update(join.owed - Number(e.remainingPages), join.owed);
       return;
     }
-    if (join && ['in-sync', 'standby-lost', 'standby-gone', 'not-converging'].includes(e.event as string)) {
+    if (join && ['in-sync', 'standby-lost', 'standby-gone', 'not-converging', 'primary-unreachable'].includes(e.event as string)) {
       if (e.event === 'in-sync') join.bar.update(join.owed);
       join.bar.stop();
       joins.delete(who);

@@ -32,6 +32,8 @@ export class Standby {
   private stopped = false;
   private inSync = false;
   private failure: Error | undefined;
+  /** Join progress: pages received of those the welcome announced (pages written meanwhile come again). */
+  private join: { pages: number; of: number; reportedAt: number } | undefined;
 
   constructor(private readonly o: StandbyOptions) {
     const meta = o.replica.meta;
@@ -137,11 +139,15 @@ export class Standby {
     if (f.type === Msg.welcome) {
       const w = decodeMessage<Welcome>(f.payload).header;
       this.welcome = w;
+      this.join = { pages: 0, of: w.pagesToSend, reportedAt: Date.now() };
       if (!r.prepared || r.meta?.regionSize !== w.regionSize || r.meta?.pageSize !== w.pageSize) await r.prepare(w.regionSize, w.pageSize);
       this.o.emit({ event: 'joined', primary: w.primary, term: w.term, plan: w.plan, pagesToSend: w.pagesToSend, peer: link.peer });
     } else if (f.type === Msg.pages) {
       const { header, tail } = decodeMessage<PagesHeader>(f.payload);
-      if (header.raw) await r.applyRaw(header.runs, tail);
+      if (header.raw) {
+        await r.applyRaw(header.runs, tail);
+        this.joinProgress(header.runs.reduce((n, run) => n + run.count, 0));
+      }
       else await r.applyPages(header.runs, tail);
     } else if (f.type === Msg.epochEnd) {
       await this.onEpochEnd(link, decodeMessage<EpochEnd>(f.payload).header);
@@ -171,9 +177,21 @@ export class Standby {
     if (mode === 'persisted') acked = await ack('persisted');
     if (!this.inSync) {
       this.inSync = true;
+      if (this.join) this.o.emit({ event: 'progress', pages: this.join.pages, of: Math.max(this.join.of, this.join.pages) });
+      this.join = undefined;
       this.o.emit({ event: 'in-sync', epoch: e.epoch, term: this.term.toString() });
     }
     this.o.emit({ event: 'epoch', epoch: e.epoch, committed: true, acked, level: mode });
+  }
+
+  /** At most one `progress` event a second while joining. */
+  private joinProgress(pages: number): void {
+    const j = this.join;
+    if (!j) return;
+    j.pages += pages;
+    if (Date.now() - j.reportedAt < 1000) return;
+    j.reportedAt = Date.now();
+    this.o.emit({ event: 'progress', pages: j.pages, of: Math.max(j.of, j.pages) });
   }
 
   status(): Record<string, unknown> {

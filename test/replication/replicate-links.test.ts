@@ -56,6 +56,10 @@ t.test('TCP data link and serial heartbeat link: a cut TCP path does not promote
   const standby = agent(args, join(w.dir, 's'));
   t.teardown(() => standby.proc.kill('SIGKILL'));
   await standby.waitFor((e) => e.event === 'in-sync', 30000);
+  const joined = standby.events.find((e) => e.event === 'joined')!;
+  const progress = standby.events.find((e) => e.event === 'progress')!;
+  t.ok(Number(progress.pages) >= Number(joined.pagesToSend) && Number(progress.of) >= Number(joined.pagesToSend), `the join reports its progress: ${progress.pages} of ${progress.of} pages, ${joined.pagesToSend} announced`);
+  t.ok(standby.events.indexOf(progress) < standby.events.findIndex((e) => e.event === 'in-sync'), 'before in-sync');
   await standby.waitFor((e) => e.event === 'link-up' && e.role === 'heartbeat', 15000);
   await primary.waitFor((e) => e.event === 'link-up' && e.role === 'heartbeat');
 
