@@ -66,29 +66,46 @@ Control socket: $STATE/salvor.sock (mode 0600), used by \`salvor status\`. Exit:
       }
     });
 
-  verb<{ json?: boolean; socket?: string; config?: string }>(
-    program
-      .command('status')
-      .description("a running daemon's capabilities: state, restarts, last event (through its control socket)")
+  const control = (cmd: Command) =>
+    cmd
       .option('--socket <path>', 'the control socket (default: control.socket from --config, else $STATE/salvor.sock)')
-      .option('--config <file>', "the daemon's config, to find its socket"),
+      .option('--config <file>', "the daemon's config, to find its socket");
+
+  verb<ControlOpts>(control(program.command('status').description("a running daemon's capabilities: state, restarts, last event (through its control socket)")), async (o, out) => {
+    const status = (await ask(o, 'status')).status as DaemonStatus;
+    out.result(status, () => describe(status));
+    return Exit.ok;
+  });
+
+  verb<ControlOpts>(
+    control(program.command('reload').description("make a running daemon read its config again, as SIGHUP does; exit 16 when it refuses the new config (the old one keeps running)")),
     async (o, out) => {
-      let path = o.socket;
-      if (!path) {
-        const loaded = await loadConfig(o.config);
-        path = loaded.config.control.socket ?? join(loaded.stateDir, 'salvor.sock');
-      }
-      let answer: Record<string, unknown>;
-      try {
-        answer = await requestControl(path, { cmd: 'status' });
-      } catch (err) {
-        const e = err as SalvorError;
-        if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED') throw new SalvorError('SALVOR_NOT_RUNNING', `no salvor daemon runs with control socket ${path} (${e.code})`, { path });
-        throw err;
-      }
-      const status = answer.status as DaemonStatus;
-      out.result(status, () => describe(status));
-      return Exit.ok;
+      const r = (await ask(o, 'reload')).reload as { applied: boolean; restarted: string[]; error?: string };
+      out.result(r, () => (r.applied ? `reloaded; restarted: ${r.restarted.join(', ') || 'none'}` : `refused: ${r.error}`));
+      if (!r.applied) process.stderr.write(`salvor: the daemon refused the new config, the running one stays: ${r.error}\n`);
+      return r.applied ? Exit.ok : Exit.usage;
     },
   );
+}
+
+interface ControlOpts {
+  json?: boolean;
+  socket?: string;
+  config?: string;
+}
+
+/** One request to the daemon's control socket; no daemon there is an operational error (8). */
+async function ask(o: ControlOpts, cmd: string): Promise<Record<string, unknown>> {
+  let path = o.socket;
+  if (!path) {
+    const loaded = await loadConfig(o.config);
+    path = loaded.config.control.socket ?? join(loaded.stateDir, 'salvor.sock');
+  }
+  try {
+    return await requestControl(path, { cmd });
+  } catch (err) {
+    const e = err as SalvorError;
+    if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED') throw new SalvorError('SALVOR_NOT_RUNNING', `no salvor daemon runs with control socket ${path} (${e.code})`, { path });
+    throw err;
+  }
 }

@@ -59,6 +59,16 @@ t.test('daemon lifecycle: ready, watchdog, status, metrics, reload, stop', async
   t.same(reloaded.restarted, ['leak'], 'a reload restarts only the capability whose section changed');
   await notify.waitFor((m) => m === 'RELOADING=1');
 
+  // The same through `salvor reload`: a refused config is exit 16 and the daemon keeps running.
+  writeConfig(config, { ...fastConfig(dir, port), log: { level: 'loud' } });
+  const refusedCli = await cli(['reload', '--json', '--socket', socket]);
+  t.equal(refusedCli.code, 16, 'salvor reload of a bad config: exit 16');
+  t.match(JSON.parse(refusedCli.stdout), { applied: false, error: /log\.level/ }, 'the answer names the key');
+  writeConfig(config, fastConfig(dir, port));
+  const appliedCli = await cli(['reload', '--json', '--socket', socket]);
+  t.equal(appliedCli.code, 0, 'salvor reload of a good config: exit 0');
+  t.same(JSON.parse(appliedCli.stdout).restarted, ['leak'], 'the leak section went back to its earlier interval: leak restarts');
+
   const stopAt = Date.now();
   d.proc.kill('SIGTERM');
   t.equal(await d.exited, 0, 'SIGTERM: exit 0');
