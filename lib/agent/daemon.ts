@@ -98,7 +98,8 @@ export class Daemon {
         log: (line, msg) => this.log.warn(line, msg),
       });
     } catch (err) {
-      await this.closeEndpoints();
+      await this.closeServers();
+      await this.releaseLock();
       throw err;
     }
     this.supervisor = new Supervisor(c.supervisor, { stateDir: this.stateDir, metrics: this.metrics }, this.log, this.metrics);
@@ -171,12 +172,17 @@ export class Daemon {
     }
   }
 
-  private async closeEndpoints(): Promise<void> {
-    await Promise.all([
+  /** Stops accepting requests (HTTP and control socket); resolves once both servers have closed. */
+  private closeServers(): Promise<void> {
+    const closing = Promise.all([
       new Promise<void>((r) => (this.http ? this.http.close(() => r()) : r())),
       new Promise<void>((r) => (this.control ? this.control.close(() => r()) : r())),
     ]);
     this.http?.closeAllConnections();
+    return closing.then(() => undefined);
+  }
+
+  private async releaseLock(): Promise<void> {
     await this.lock?.close();
     this.lock = undefined;
   }
@@ -188,10 +194,10 @@ export class Daemon {
       this.log.info({ event: 'stopping' }, 'salvor daemon stopping');
       clearInterval(this.watchdog);
       clearInterval(this.statusTimer);
-      this.http?.close();
-      this.control?.close();
+      const closing = this.closeServers();
       await this.supervisor.stopAll();
-      await this.closeEndpoints();
+      await closing;
+      await this.releaseLock(); // last: no second daemon starts while capabilities stop
       this.log.info({ event: 'stopped' }, 'salvor daemon stopped');
       this.resolveDone();
     })();
