@@ -44,6 +44,17 @@ export function writeConfig(path: string, config: unknown): string {
   return path;
 }
 
+/** Waits until `items` (filled as output arrives) holds one that `pred` accepts; fails after `ms` with `why()`. */
+async function firstOf<T>(items: T[], pred: (item: T) => boolean, ms: number, why: () => string): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const hit = items.find(pred);
+    if (hit !== undefined) return hit;
+    if (Date.now() > until) throw new Error(why());
+    await sleep(20);
+  }
+}
+
 /** A datagram socket bound by a helper process (Node has no datagram unix sockets): the service manager's side. */
 export async function notifyReceiver(path: string): Promise<{ messages: string[]; waitFor(pred: (m: string) => boolean, ms?: number): Promise<string>; close(): void }> {
   const py = `import socket,sys
@@ -56,15 +67,7 @@ while True: print(s.recv(65536).decode().replace(chr(10),'|'),flush=True)`;
   lines.on('line', (l) => messages.push(l));
   return {
     messages,
-    async waitFor(pred, ms = 15000) {
-      const until = Date.now() + ms;
-      for (;;) {
-        const hit = messages.find(pred);
-        if (hit) return hit;
-        if (Date.now() > until) throw new Error(`no such notify message; got: ${messages.slice(-10).join(' / ')}`);
-        await sleep(20);
-      }
-    },
+    waitFor: (pred, ms = 15000) => firstOf(messages, pred, ms, () => `no such notify message; got: ${messages.slice(-10).join(' / ')}`),
     close: () => proc.kill('SIGKILL'),
   };
 }
@@ -96,15 +99,7 @@ export function daemon(args: string[], env: Record<string, string> = {}): Daemon
     logs,
     stderr: () => err,
     exited,
-    async waitLog(pred, ms = 15000) {
-      const until = Date.now() + ms;
-      for (;;) {
-        const hit = logs.find(pred);
-        if (hit) return hit;
-        if (Date.now() > until) throw new Error(`no such log line; last: ${JSON.stringify(logs.slice(-5))}; stderr: ${err.slice(-300)}`);
-        await sleep(20);
-      }
-    },
+    waitLog: (pred, ms = 15000) => firstOf(logs, pred, ms, () => `no such log line; last: ${JSON.stringify(logs.slice(-5))}; stderr: ${err.slice(-300)}`),
   };
 }
 
