@@ -1,7 +1,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { SalvorError } from '../../bindings/salvor-error';
-import { writeFileAtomic } from '../agent/state-file';
+import { writeFileAtomic } from '../state-file/write-file-atomic';
 import type { NvramEntry } from './store';
 import { entriesToJson, parseDefaults, readDefaultsFile } from './defaults';
 

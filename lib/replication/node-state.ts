@@ -1,6 +1,6 @@
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../agent/state-file';
+import { writeFileAtomic } from '../state-file/write-file-atomic';
 
 /**
  * What a replication node keeps in its state directory (STATE/replicate/): the highest term it has

@@ -1,5 +1,5 @@
 import { open, readFile, rm, type FileHandle } from 'node:fs/promises';
-import { writeFileAtomic } from '../agent/state-file';
+import { writeFileAtomic } from '../state-file/write-file-atomic';
 import { SalvorError } from '../../bindings/salvor-error';
 import { crc32c } from '../../bindings/crc';
 import { hashPages, xxh64 } from '../../bindings/hash-scan';
