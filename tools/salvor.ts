@@ -1,40 +1,8 @@
 #!/usr/bin/env node
-import { Command } from 'commander';
-import { configureExits } from '../lib/cli/command';
-import { registerDaemon } from '../lib/cli/daemon-command';
-import { registerDoctor } from '../lib/cli/doctor-command';
-import { registerLeak } from '../lib/cli/leak-command';
-import { registerNvram } from '../lib/cli/nvram-command';
-import { registerReplicate } from '../lib/cli/replicate-command';
+import { runCli } from '../lib/cli/run-cli';
 import { cliPlatform } from './platform';
 
-const { version } = require('../../package.json') as { version: string };
-
-/** The salvor CLI: `salvor <capability> <verb> [options]` (docs/cli.md). */
-function buildProgram(): Command {
-  const program = configureExits(new Command('salvor'));
-  program
-    .description('Recovery and redundancy agent for Linux edge appliances')
-    .version(version, '-V, --version', 'print the version and exit')
-    .helpOption('-h, --help', 'show help for a command (works on every level)')
-    .showHelpAfterError('(run with --help for usage)')
-    .addHelpText(
-      'after',
-      '\nExit codes: 0 ok/clean, 1 problems corrected, 4 problems left uncorrected, 8 operational error, 16 usage or bad input.\n' +
-        'State directory: $SALVOR_STATE_DIR, else ./var. Docs: docs/cli.md.',
-    );
-  const platform = cliPlatform();
-  registerDoctor(program, platform);
-  registerNvram(program, platform);
-  registerReplicate(program, platform);
-  registerDaemon(program, platform);
-  registerLeak(program, platform);
-  return program;
-}
-
-buildProgram()
-  .parseAsync(process.argv)
-  .catch((err: unknown) => {
-    process.stderr.write(`salvor: ${(err as Error)?.message ?? String(err)}\n`);
-    process.exitCode = 8;
-  });
+/** The shipping binary: the CLI of lib/cli/run-cli.ts on this process's argv, streams and environment. */
+runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr }, cliPlatform()).then((code) => {
+  if (typeof process.exitCode !== 'number' || process.exitCode === 0) process.exitCode = code;
+});

@@ -1,16 +1,26 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { Exit, type ExitCode } from './exit-codes';
-import { makeOutput, reportError, type Output } from './output';
+import { cliStreams, makeOutput, reportError, type Output } from './output';
 
 /** A leaf verb's body: gets its parsed options and an Output, returns the exit code. */
 export type VerbHandler<O> = (opts: O, out: Output, args: string[]) => Promise<ExitCode>;
 
-/** Makes commander report usage errors as exit 16 and --help/--version as exit 0. */
+/** Thrown instead of exiting when commander ends a run (help, version, a usage error): runCli turns it into the exit code. */
+export class CliExit extends Error {
+  constructor(readonly code: ExitCode) {
+    super(`exit ${code}`);
+  }
+}
+
+/**
+ * Makes commander report usage errors as exit 16 and --help/--version as exit 0, and write where the
+ * run's streams are (the process's, or an in-process run's).
+ */
 export function configureExits(cmd: Command): Command {
+  cmd.configureOutput({ writeOut: (s) => void cliStreams().stdout.write(s), writeErr: (s) => void cliStreams().stderr.write(s) });
   return cmd.exitOverride((err: CommanderError) => {
     const helpish = ['commander.helpDisplayed', 'commander.help', 'commander.version'];
-    if (helpish.includes(err.code)) process.exit(Exit.ok);
-    process.exit(Exit.usage);
+    throw new CliExit(helpish.includes(err.code) ? Exit.ok : Exit.usage);
   });
 }
 
@@ -23,9 +33,9 @@ export function verb<O extends { json?: boolean }>(cmd: Command, handler: VerbHa
     const args = self.args;
     const out = makeOutput(Boolean(opts.json));
     try {
-      process.exitCode = await handler(opts, out, args);
+      cliStreams().exitCode = await handler(opts, out, args);
     } catch (err) {
-      process.exitCode = reportError(err, out.json);
+      cliStreams().exitCode = reportError(err, out.json);
     }
   });
   return cmd;

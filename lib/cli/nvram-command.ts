@@ -6,10 +6,12 @@ import type { Output } from './output';
 import type { CliPlatform } from './platform';
 import { formatNvram } from '../nvram/format';
 import { openStore, type StoreTarget } from '../nvram/open';
-import type { CheckReport, NvramStore, RecoverReport } from '../nvram/store';
+import type { CheckReport, NvramEntry, NvramStore, RecoverReport } from '../nvram/store';
 import { valueToJson } from '../nvram/defaults';
 import { formatValue, parseCliValue, VALUE_TYPES, type ValueType } from '../nvram/values';
 import { describeCheck, describeRecover, unrecoverableReport } from './nvram-report';
+import { DamagedStoreError } from '../nvram/salvor-store';
+import { reportError } from './output';
 
 interface TargetOpts {
   device?: string;
@@ -76,7 +78,8 @@ async function checkOrRecover(o: TargetOpts, platform: CliPlatform, out: Output,
   const r = report as RecoverReport;
   out.result(r, () => describeRecover(r));
   if (r.uncorrected.length || !r.clean) return Exit.uncorrected;
-  const changed = r.recovered.length > 0 || r.journal === 'rolled-forward' || r.journal === 'rolled-back' || ((r.restoredKeys as string[] | undefined)?.length ?? 0) > 0;
+  const count = (k: string) => ((r[k] as unknown[] | number | undefined) === undefined ? 0 : typeof r[k] === 'number' ? (r[k] as number) : (r[k] as unknown[]).length);
+  const changed = r.recovered.length > 0 || r.journal === 'rolled-forward' || r.journal === 'rolled-back' || count('restoredKeys') + count('lostKeys') + count('lostUnnamed') > 0;
   return changed ? Exit.corrected : Exit.ok;
 }
 
@@ -116,13 +119,16 @@ export function registerNvram(program: Command, platform: CliPlatform): void {
     (o, out) => checkOrRecover(o, platform, out, true),
   );
 
-  verb<TargetOpts>(targetOptions(nvram.command('get').argument('<key>').description('print one value (exit 16 if the key is not set)')), async (o, out, [key]) =>
-    withStore(o, platform, false, async (s) => {
-      const v = await s.get(key!);
-      if (!v) throw new SalvorError('SALVOR_BAD_INPUT', `key '${key}' is not set in ${o.device ?? o.ubootConfig}`);
-      out.result({ key, type: v.type, value: valueToJson(v) }, () => formatValue(v));
-      return Exit.ok;
-    }),
+  verb<TargetOpts>(
+    targetOptions(nvram.command('get').argument('<key>').description('print one value (exit 16 if the key is not set, 4 if its entry is damaged)')),
+    async (o, out, [key]) =>
+      withStore(o, platform, false, async (s) => {
+        const v = await damageIsExit4(out, () => s.get(key!));
+        if (typeof v === 'number') return v;
+        if (!v) throw new SalvorError('SALVOR_BAD_INPUT', `key '${key}' is not set in ${o.device ?? o.ubootConfig}`);
+        out.result({ key, type: v.type, value: valueToJson(v) }, () => formatValue(v));
+        return Exit.ok;
+      }),
   );
 
   verb<TargetOpts & { type: ValueType }>(
@@ -142,13 +148,33 @@ export function registerNvram(program: Command, platform: CliPlatform): void {
     return Exit.ok;
   });
 
-  verb<TargetOpts>(targetOptions(nvram.command('list').description('print every key and value')), async (o, out) =>
+  verb<TargetOpts>(targetOptions(nvram.command('list').description('print every key and value (exit 4 when entries are damaged: the readable ones are printed, the damaged named)')), async (o, out) =>
     withStore(o, platform, false, async (s) => {
-      const entries = await s.list();
-      out.result({ entries: entries.map((e) => ({ key: e.key, type: e.value.type, value: valueToJson(e.value) })) }, () =>
+      let entries: NvramEntry[];
+      let damage: Record<string, unknown> = {};
+      try {
+        entries = await s.list();
+      } catch (err) {
+        if (!(err instanceof DamagedStoreError)) throw err;
+        entries = [...err.entries].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+        damage = { damagedKeys: err.damagedKeys, unnamedDamage: err.unnamedDamage };
+        out.note(`salvor: ${err.message}`);
+      }
+      out.result({ entries: entries.map((e) => ({ key: e.key, type: e.value.type, value: valueToJson(e.value) })), ...damage }, () =>
         entries.map((e) => `${e.key}=${formatValue(e.value)}`).join('\n'),
       );
-      return Exit.ok;
+      return 'damagedKeys' in damage ? Exit.uncorrected : Exit.ok;
     }),
   );
+}
+
+/** A damaged entry is reported as damaged: one error line (and {"error"} with --json), exit 4. */
+async function damageIsExit4<T>(out: Output, read: () => Promise<T>): Promise<T | ExitCode> {
+  try {
+    return await read();
+  } catch (err) {
+    if (!(err instanceof DamagedStoreError)) throw err;
+    reportError(err, out.json);
+    return Exit.uncorrected;
+  }
 }

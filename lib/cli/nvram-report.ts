@@ -14,8 +14,12 @@ export function describeCheck(r: CheckReport): string {
   ];
   if (r.journal !== undefined) lines.push(`interrupted write: ${r.journal === 'clean' ? 'none' : `pending, will ${r.journal}`}`);
   lines.push(`bad sectors (source recover will use): ${sectors(r.badSectors)}`);
-  const store = r.store as { entries: number; damagedEntries: number } | undefined;
-  if (store) lines.push(`store: ${store.entries} entries${store.damagedEntries ? `, ${store.damagedEntries} damaged` : ''}`);
+  if (r.geometryFrom) lines.push(`geometry from: ${r.geometryFrom as string}`);
+  const store = r.store as { entries: number; damagedEntries: number; damagedKeys?: string[] } | undefined;
+  if (store) {
+    const named = store.damagedKeys?.length ? ` (${store.damagedKeys.join(', ')})` : '';
+    lines.push(`store: ${store.entries} entries${store.damagedEntries ? `, ${store.damagedEntries} damaged${named}` : ''}`);
+  }
   lines.push(r.clean ? 'result: clean' : 'result: corruption found; run salvor nvram recover');
   return lines.join('\n');
 }
@@ -23,8 +27,11 @@ export function describeCheck(r: CheckReport): string {
 export function describeRecover(r: RecoverReport): string {
   const lines = [`${r.device}: header ${r.header}`, `recovered: ${sectors(r.recovered)}`];
   if (r.journal === 'rolled-forward' || r.journal === 'rolled-back') lines.push(`interrupted write: ${r.journal}`);
-  const restored = (r.restoredKeys as string[] | undefined) ?? [];
-  if (restored.length) lines.push(`keys restored from defaults: ${restored.join(', ')}`);
+  const names = (k: string) => (r[k] as string[] | undefined) ?? [];
+  if (names('recoveredKeys').length) lines.push(`keys recovered from surviving copies: ${names('recoveredKeys').join(', ')}`);
+  if (names('restoredKeys').length) lines.push(`keys restored from defaults: ${names('restoredKeys').join(', ')}`);
+  if (names('lostKeys').length) lines.push(`keys lost: ${names('lostKeys').join(', ')}`);
+  if (r.lostUnnamed) lines.push(`damaged entries lost whose names did not survive: ${r.lostUnnamed as number}`);
   if (r.uncorrected.length) lines.push(`left uncorrected: ${sectors(r.uncorrected)}`);
   lines.push(r.clean ? 'result: clean' : 'result: problems remain');
   return lines.join('\n');

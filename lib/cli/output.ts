@@ -1,5 +1,35 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { SalvorError, badInputCodes } from '../../bindings/salvor-error';
 import { Exit, type ExitCode } from './exit-codes';
+
+/** Where one CLI run writes and leaves its exit code: the process's streams, or those runCli was given. */
+export interface CliStreams {
+  stdout: { write(text: string): unknown };
+  stderr: { write(text: string): unknown };
+  exitCode?: number;
+}
+
+const inProcess = new AsyncLocalStorage<CliStreams>();
+const processStreams: CliStreams = {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  set exitCode(code: number | undefined) {
+    process.exitCode = code;
+  },
+  get exitCode() {
+    return typeof process.exitCode === 'number' ? process.exitCode : undefined;
+  },
+};
+
+/** The streams of the CLI run this code belongs to (each in-process run has its own). */
+export function cliStreams(): CliStreams {
+  return inProcess.getStore() ?? processStreams;
+}
+
+/** Runs `fn` with its CLI output going to `streams` (and its exit code left there). */
+export function withCliStreams<T>(streams: CliStreams, fn: () => T): T {
+  return inProcess.run(streams, fn);
+}
 
 /** Where a command writes: with --json, one JSON object on stdout and human text on stderr. */
 export interface Output {
@@ -14,14 +44,14 @@ export function makeOutput(json: boolean): Output {
   return {
     json,
     result(value, human) {
-      if (json) process.stdout.write(JSON.stringify(value) + '\n');
+      if (json) cliStreams().stdout.write(JSON.stringify(value) + '\n');
       else {
         const text = human();
-        if (text) process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+        if (text) cliStreams().stdout.write(text.endsWith('\n') ? text : text + '\n');
       }
     },
     note(line) {
-      process.stderr.write(line + '\n');
+      cliStreams().stderr.write(line + '\n');
     },
   };
 }
@@ -37,11 +67,11 @@ export function reportError(err: unknown, json: boolean): ExitCode {
   const code = exitCodeFor(err);
   const e = err as SalvorError;
   const message = String(e?.message ?? err).split('\n')[0];
-  process.stderr.write(`salvor: ${message}\n`);
+  cliStreams().stderr.write(`salvor: ${message}\n`);
   if (json) {
     const detail: Record<string, unknown> = { code: e?.code ?? 'SALVOR_ERROR', message };
     for (const k of ['errno', 'syscall', 'path'] as const) if (e?.[k] !== undefined) detail[k] = e[k];
-    process.stdout.write(JSON.stringify({ error: detail }) + '\n');
+    cliStreams().stdout.write(JSON.stringify({ error: detail }) + '\n');
   }
   return code;
 }

@@ -1,5 +1,5 @@
 import type { NvramDevice } from './device';
-import { encodeRecord, encodeStamp, rangeDigest, Stage, type JournalRecord } from './journal';
+import { DIGEST_CRC32, encodeRecord, encodeStamp, rangeDigest, Stage, type JournalRecord } from './journal';
 import { JOURNAL_SECTOR, STAMP_SECTOR, sealSector, TRAILER, type Geometry } from './layout';
 
 /**
@@ -62,7 +62,7 @@ export class NvramImage {
    */
   async commit(lastSeq: bigint, first: number, sealed: Buffer): Promise<JournalRecord> {
     const count = sealed.length / this.geo.sectorSize;
-    const record: JournalRecord = { seq: lastSeq + 1n, first, count, newCrc: rangeDigest(sealed, this.geo.sectorSize) };
+    const record: JournalRecord = { seq: lastSeq + 1n, first, count, newCrc: rangeDigest(sealed, this.geo.sectorSize), digest: DIGEST_CRC32 };
     await this.write(JOURNAL_SECTOR, encodeRecord(record, this.geo.sectorSize));
     await this.flush();
     await this.write(this.geo.spareStart + first, sealed);

@@ -1,4 +1,4 @@
-import { crc32c } from '../../bindings/crc';
+import { crc32, crc32c } from '../../bindings/crc';
 import { JOURNAL_SECTOR, sealSector, sectorIsValid, type Geometry } from './layout';
 
 /**
@@ -17,13 +17,17 @@ export const Stage = { spareWritten: 1, closed: 2 } as const;
 export type StageValue = (typeof Stage)[keyof typeof Stage];
 
 /**
- * The digest of a range's contents the record keeps: CRC-32C over each sector without its CRC field,
- * chained. (A CRC over whole sealed sectors would not do: every valid sector leaves the same CRC
- * residue, so old and new contents would digest alike.)
+ * The digest of a range's contents the record keeps, chained over each sector without its CRC field.
+ * Version 1 records use CRC-32 (IEEE): a sector holding one store entry and its own CRC-32C leaves
+ * the same CRC-32C residue whatever the entry says, so a CRC-32C digest (version 0 records, written
+ * by earlier releases) cannot tell old contents from new ones of the same length.
  */
-export function rangeDigest(sealed: Buffer, sectorSize: number): number {
+export const DIGEST_CRC32C = 0;
+export const DIGEST_CRC32 = 1;
+export function rangeDigest(sealed: Buffer, sectorSize: number, kind = DIGEST_CRC32): number {
+  const step = kind === DIGEST_CRC32 ? crc32 : crc32c;
   let crc = 0;
-  for (let at = 0; at < sealed.length; at += sectorSize) crc = crc32c(sealed.subarray(at, at + sectorSize - 4), crc);
+  for (let at = 0; at < sealed.length; at += sectorSize) crc = step(sealed.subarray(at, at + sectorSize - 4), crc);
   return crc;
 }
 
@@ -45,6 +49,8 @@ export interface JournalRecord {
   first: number;
   count: number;
   newCrc: number;
+  /** How newCrc was computed: DIGEST_CRC32 (written now) or DIGEST_CRC32C (earlier releases). */
+  digest: number;
 }
 
 export function encodeRecord(r: JournalRecord, sectorSize: number): Buffer {
@@ -54,13 +60,20 @@ export function encodeRecord(r: JournalRecord, sectorSize: number): Buffer {
   s.writeUInt32LE(r.first, 16);
   s.writeUInt32LE(r.count, 20);
   s.writeUInt32LE(r.newCrc, 24);
+  s.writeUInt32LE(r.digest, 28);
   return sealSector(s, JOURNAL_SECTOR);
 }
 
 export function decodeRecord(sector: Buffer, geo: Geometry): JournalRecord | undefined {
   if (!sector.subarray(0, 8).equals(RECORD_MAGIC) || !sectorIsValid(sector, JOURNAL_SECTOR)) return undefined;
-  const r = { seq: sector.readBigUInt64LE(8), first: sector.readUInt32LE(16), count: sector.readUInt32LE(20), newCrc: sector.readUInt32LE(24) };
-  if (r.count < 1 || r.first + r.count > geo.dataSectors) return undefined;
+  const r = {
+    seq: sector.readBigUInt64LE(8),
+    first: sector.readUInt32LE(16),
+    count: sector.readUInt32LE(20),
+    newCrc: sector.readUInt32LE(24),
+    digest: sector.readUInt32LE(28),
+  };
+  if (r.count < 1 || r.first + r.count > geo.dataSectors || (r.digest !== DIGEST_CRC32 && r.digest !== DIGEST_CRC32C)) return undefined;
   return r;
 }
 
@@ -95,6 +108,7 @@ export function planJournal(
   const lastSeq = lastSequence(recordSector, stampSector, geo);
   if (!record) return { kind: 'none', lastSeq };
   if (hasStamp(stampSector, record.seq, Stage.closed)) return { kind: 'none', record, lastSeq };
-  const spareComplete = hasStamp(stampSector, record.seq, Stage.spareWritten) || rangeDigest(spareRange(record), geo.sectorSize) === record.newCrc;
+  const spareComplete =
+    hasStamp(stampSector, record.seq, Stage.spareWritten) || rangeDigest(spareRange(record), geo.sectorSize, record.digest) === record.newCrc;
   return { kind: spareComplete ? 'roll-forward' : 'roll-back', record, lastSeq };
 }

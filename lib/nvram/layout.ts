@@ -108,12 +108,43 @@ export function decodeHeader(bytes: Buffer, index: number): HeaderRead {
   } catch (e) {
     return { ok: false, reason: (e as Error).message };
   }
-  if (bytes.readUInt32LE(28) !== geometry.dataSectors || bytes.readUInt32LE(36) !== geometry.spareStart)
-    return { ok: false, reason: 'geometry fields disagree' };
+  // A CRC can be recomputed over wrong fields: every field must also agree with the geometry.
+  const disagree = headerFieldsDisagree(bytes, geometry);
+  if (disagree) return { ok: false, reason: `${disagree} disagrees with the geometry` };
   return {
     ok: true,
     header: { ...geometry, version, generation: bytes.readBigUInt64LE(40), defaultsCrc: bytes.readUInt32LE(56) },
   };
+}
+
+/** The first header field that does not match the geometry derived from size and sector size, if any. */
+function headerFieldsDisagree(bytes: Buffer, g: Geometry): string | undefined {
+  const expected: [string, number, number][] = [
+    ['header length', bytes.readUInt16LE(10), 64],
+    ['sector count', bytes.readUInt32LE(24), g.sectorCount],
+    ['data sector count', bytes.readUInt32LE(28), g.dataSectors],
+    ['data start', bytes.readUInt32LE(32), g.dataStart],
+    ['spare start', bytes.readUInt32LE(36), g.spareStart],
+    ['journal sector', bytes.readUInt32LE(48), JOURNAL_SECTOR],
+    ['reserved field', bytes.readUInt32LE(52), 0],
+  ];
+  const wrong = expected.find(([, got, want]) => got !== want);
+  return wrong ? `${wrong[0]} ${wrong[1]}` : undefined;
+}
+
+/**
+ * The geometry a damaged header (CRC failed) still states, when its magic, version and fields are
+ * consistent with each other: one of the sources a rebuild of both headers weighs.
+ */
+export function geometryFromDamagedHeader(bytes: Buffer): { geometry: Geometry; generation: bigint } | undefined {
+  if (bytes.length < 64 || !bytes.subarray(0, 8).equals(HEADER_MAGIC) || bytes.readUInt16LE(8) !== LAYOUT_VERSION) return undefined;
+  try {
+    const geometry = computeGeometry(Number(bytes.readBigUInt64LE(16)), bytes.readUInt32LE(12));
+    if (headerFieldsDisagree(bytes, geometry)) return undefined;
+    return { geometry, generation: bytes.readBigUInt64LE(40) };
+  } catch {
+    return undefined;
+  }
 }
 
 /** True when the layout's version field is one this build does not know (so the error can say so). */

@@ -1,7 +1,6 @@
 import { SalvorError } from '../../bindings/salvor-error';
 import type { NvramDevice } from './device';
 import {
-  computeGeometry,
   decodeHeader,
   findHeaderCopy,
   HEADER_MAGIC,
@@ -13,6 +12,7 @@ import {
   type Header,
 } from './layout';
 import { readDeviceRecord, type DeviceRecord } from './registry';
+import { rebuildGeometry, type RebuiltGeometry } from './header-rebuild';
 
 export interface HeaderFindings {
   primary: 'ok' | 'bad';
@@ -21,6 +21,8 @@ export interface HeaderFindings {
   header: Header | undefined;
   geometry: Geometry;
   record: DeviceRecord | undefined;
+  /** Both headers lost: the geometry settled from what survives, and how much of the store did. */
+  rebuilt?: RebuiltGeometry;
 }
 
 export interface GeometryHints {
@@ -59,19 +61,23 @@ export async function readHeaders(device: NvramDevice, hints: GeometryHints): Pr
   const findings = { primary: states.primary, copy: states.copy };
 
   let geometry: Geometry;
+  let rebuilt: RebuiltGeometry | undefined;
   if (header) geometry = header;
   else {
-    const sectorSize = hints.sectorSize ?? record?.sectorSize;
-    if (sectorSize === undefined) {
-      const ours = hasMagic(head) || (head.length > MIN_SECTOR && head.includes(HEADER_MAGIC));
+    const ours = hasMagic(head) || (head.length > MIN_SECTOR && head.includes(HEADER_MAGIC));
+    if (!ours && !record && hints.sectorSize === undefined)
+      throw new SalvorError('SALVOR_BAD_INPUT', `${path} is not a salvor NVRAM (wrong magic); run salvor nvram format first`, { path });
+    rebuilt = await rebuildGeometry(device, head, hints, record);
+    // With nothing of the store left, only recorded or given geometry (and its defaults) can rebuild it.
+    if (!rebuilt || (rebuilt.survivors === 0 && rebuilt.from !== 'state' && rebuilt.from !== 'options')) {
       if (!ours) throw new SalvorError('SALVOR_BAD_INPUT', `${path} is not a salvor NVRAM (wrong magic); run salvor nvram format first`, { path });
       throw new SalvorError(
         'SALVOR_CORRUPT',
-        `${path}: header and header copy are both damaged and no geometry is recorded in the state directory; pass --sector-size and --defaults`,
+        `${path}: header and header copy are both damaged, no sector of the store survives and no geometry is recorded in the state directory; pass --sector-size and --defaults`,
         { path },
       );
     }
-    geometry = computeGeometry(record?.size ?? Math.min(device.size, 256 * 1024 * 1024), sectorSize);
+    geometry = rebuilt.geometry;
   }
   if (hints.sectorSize !== undefined && hints.sectorSize !== geometry.sectorSize)
     throw new SalvorError('SALVOR_BAD_INPUT', `${path} has ${geometry.sectorSize}-byte sectors, not ${hints.sectorSize} as given`, { path });
@@ -79,7 +85,7 @@ export async function readHeaders(device: NvramDevice, hints: GeometryHints): Pr
     throw new SalvorError('SALVOR_BAD_INPUT', `${path} is truncated: the layout needs ${geometry.size} bytes, the device holds ${device.size}`, {
       path,
     });
-  return { ...findings, header, geometry, record };
+  return { ...findings, header, geometry, record, rebuilt };
 }
 
 /** Both valid but different (a cut while recover rewrote one): the higher generation wins, the other is stale. */

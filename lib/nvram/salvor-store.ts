@@ -4,7 +4,8 @@ import type { DeviceOpener, NvramDevice } from './device';
 import { readDefaultsFile } from './defaults';
 import { NvramImage } from './image';
 import { planJournal, Stage, type JournalAction, type JournalRecord } from './journal';
-import { decodeKv, encodeKv, validateKey, type DecodedKv } from './kv-codec';
+import { encodeKv, validateKey } from './kv-codec';
+import { judgeMismatches, readStore, type StoreView } from './store-view';
 import { JOURNAL_SECTOR, STAMP_SECTOR, type Header } from './layout';
 import { recordedDefaults } from './registry';
 import { checkReport, recoverStore } from './recovery';
@@ -99,20 +100,24 @@ export class SalvorNvram implements NvramStore {
     await this.commitRange(first, this.image.sealData(first, stream));
   }
 
-  decodeStore(): DecodedKv {
-    const p = this.image.payloadSize;
-    const blob = Buffer.alloc(this.image.geo.dataSectors * p);
-    for (let i = 0; i < this.image.geo.dataSectors; i++) this.readSector(i)?.copy(blob, i * p);
-    return decodeKv(blob);
+  decodeStore(): StoreView {
+    return readStore(this.image, this.badDataSet, this.badSpareSet);
   }
 
+  /** A key whose entry is damaged is never reported as "not set": readers get SALVOR_DAMAGED instead. */
   async get(key: string): Promise<NvramValue | undefined> {
     validateKey(key);
-    return this.decodeStore().entries.find((e) => e.key === key)?.value;
+    const view = this.decodeStore();
+    const found = view.entries.find((e) => e.key === key)?.value;
+    if (found) return found;
+    if (view.damagedKeys.includes(key) || view.unnamedDamage) throw damagedError(this.device.path, view, key);
+    return undefined;
   }
 
   async list(): Promise<NvramEntry[]> {
-    return this.decodeStore().entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const view = this.decodeStore();
+    if (view.damaged) throw damagedError(this.device.path, view);
+    return view.entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
   async set(key: string, value: NvramValue): Promise<void> {
@@ -155,7 +160,7 @@ export class SalvorNvram implements NvramStore {
   }
 
   /** Writes refuse a damaged store: recovery decides what to keep, not a `set` that happens to run. */
-  private requireClean(decoded: DecodedKv): void {
+  private requireClean(decoded: StoreView): void {
     const problems = [];
     if (this.headers.primary !== 'ok' || this.headers.copy !== 'ok') problems.push('a damaged header');
     if (this.badData.length || this.badSpare.length) problems.push(`${this.badData.length + this.badSpare.length} bad sector(s)`);
@@ -210,7 +215,8 @@ export async function openSalvorStore(path: string, opener: DeviceOpener, option
     if (journal.kind !== 'none') applyInMemory(image, journal.kind, journal.record);
     const verify = (region: Buffer) => callNativeAsync(() => addon().verifySectorsAsync(region, geo.sectorSize, 0), path);
     const [badData, badSpare] = await Promise.all([verify(image.data(0, geo.dataSectors)), verify(image.spare(0, geo.dataSectors))]);
-    return new SalvorNvram(device, image, headers, journal, badData, badSpare, options);
+    const worse = judgeMismatches(image, new Set(badData), new Set(badSpare));
+    return new SalvorNvram(device, image, headers, journal, [...badData, ...worse.data], [...badSpare, ...worse.spare], options);
   } catch (err) {
     await device.close();
     throw err;
@@ -223,4 +229,30 @@ function applyInMemory(image: NvramImage, kind: 'roll-forward' | 'roll-back', r:
   const [from, to] = kind === 'roll-forward' ? [image.spare(r.first, r.count), image.data(r.first, r.count)] : [image.data(r.first, r.count), image.spare(r.first, r.count)];
   const bad = new Set(addon().verifySectors(from, b, r.first));
   for (let k = 0; k < r.count; k++) if (!bad.has(k)) from.copy(to, k * b, k * b, (k + 1) * b);
+}
+
+/**
+ * What a reader gets for a damaged store: the readable entries and the damage, by name where any
+ * copy of the name survives (the CLI prints both and exits 4).
+ */
+export class DamagedStoreError extends SalvorError {
+  constructor(
+    path: string,
+    message: string,
+    readonly entries: NvramEntry[],
+    readonly damagedKeys: string[],
+    readonly unnamedDamage: number,
+  ) {
+    super('SALVOR_DAMAGED', message, { path });
+  }
+}
+
+function damagedError(path: string, view: StoreView, key?: string): DamagedStoreError {
+  const named = view.damagedKeys.length ? `damaged entries: ${view.damagedKeys.join(', ')}` : '';
+  const unnamed = view.unnamedDamage ? `${view.unnamedDamage} damaged stretch(es) whose key name did not survive` : '';
+  const what = [named, unnamed].filter(Boolean).join('; ');
+  const lost = view.lostSectors.length ? ` (data sector(s) ${view.lostSectors.join(', ')} and their spares fail their CRC)` : '';
+  const head = key === undefined ? `${path} has ${what}` : view.damagedKeys.includes(key) ? `key '${key}' in ${path} is damaged` : `key '${key}' is not among the readable entries of ${path}, which has ${what}`;
+  const message = `${head}${key !== undefined && view.damagedKeys.includes(key) ? lost : key === undefined ? lost : ''}; run salvor nvram recover`;
+  return new DamagedStoreError(path, message, view.entries, view.damagedKeys, view.unnamedDamage);
 }

@@ -10,11 +10,15 @@ export interface NvramEntry {
   value: NvramValue;
 }
 
-/** Where a bad sector's good contents come (or would come) from. */
-export type SectorSource = 'spare' | 'data' | 'header-copy' | 'redundant-copy' | 'defaults' | 'none';
+/** Where a bad sector's good contents come (or would come) from ('geometry': a header rebuilt from the surviving layout). */
+export type SectorSource = 'spare' | 'data' | 'header-copy' | 'redundant-copy' | 'geometry' | 'defaults' | 'none';
 
-/** ok: intact; recovered-from-copy / rebuilt-from-defaults: what recover did (or, in check, would do). */
-export type HeaderOutcome = 'ok' | 'recovered-from-copy' | 'rebuilt-from-defaults' | 'unrecoverable';
+/**
+ * ok: intact; recovered-from-copy: from the other header; rebuilt-from-geometry: both lost, rebuilt
+ * from the geometry that survives, keeping the store; rebuilt-from-defaults: nothing of the store
+ * survives. What recover did (or, in check, would do).
+ */
+export type HeaderOutcome = 'ok' | 'recovered-from-copy' | 'rebuilt-from-geometry' | 'rebuilt-from-defaults' | 'unrecoverable';
 
 export interface SectorFinding {
   /** Physical sector number on the device (U-Boot: the copy number, 0 or 1). */

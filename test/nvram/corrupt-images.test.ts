@@ -3,12 +3,15 @@ import { chmodSync, cpSync, existsSync, readdirSync, rmSync, writeFileSync } fro
 import { join } from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import type { Test } from 'tap';
-import { assertFails, flipByte, listValues, patchFile, readBytes, seededBytes, workspace, writeJson } from './helpers';
+import { assertFails, checkNoHandleLeft, flipByte, listValues, patchFile, readBytes, seededBytes, workspace, writeJson } from './helpers';
 
 // A table of damaged images: what check reports (exit and JSON), what recover does (exit and JSON),
 // and the values a reader sees afterwards. Every case starts from the same image, built once:
 // 8 KiB, 256-byte sectors (sector 0 header, 1 copy, 2 journal record, 3 stamps, data 4..17, spare 18..31),
-// defaults recorded at format, then keys written since.
+// defaults recorded at format, then keys written since. The CLI runs in this process (runCli, as
+// the binary does); only the run as another user needs a process of its own.
+
+checkNoHandleLeft(t);
 
 const B = 256;
 const DATA = 4;
@@ -24,7 +27,7 @@ const defaultsFile = writeJson(ws.path('defaults.json'), DEFAULTS);
 const template = ws.path('template-state');
 let base: Buffer;
 
-t.before(() => {
+t.before(async () => {
   const steps = [
     ['nvram', 'format', '--device', img, '--size', '8K', '--sector-size', String(B), '--defaults', defaultsFile],
     ['nvram', 'set', '--device', img, 'name', 'changed-name'],
@@ -32,7 +35,7 @@ t.before(() => {
     ...PADS.map(([k, v]) => ['nvram', 'set', '--device', img, k, v]),
   ];
   for (const args of steps) {
-    const r = ws.run(args);
+    const r = await ws.run(args);
     if (r.code !== 0) throw new Error(`setting up the image: salvor ${args.join(' ')}: ${r.stderr}`);
   }
   base = readBytes(img);
@@ -40,7 +43,7 @@ t.before(() => {
 });
 
 /** Puts the base image and its recorded state back before each case. */
-function fresh(): void {
+async function fresh(): Promise<void> {
   writeFileSync(img, base);
   rmSync(ws.stateDir, { recursive: true, force: true });
   cpSync(template, ws.stateDir, { recursive: true });
@@ -83,7 +86,7 @@ interface Outcome {
 }
 interface Case {
   name: string;
-  corrupt(): void;
+  corrupt(): void | Promise<void>;
   /** Extra options for check and recover (--sector-size, --defaults). */
   hints?: string[];
   check: Outcome;
@@ -187,7 +190,7 @@ const cases: Case[] = [
     after: unchanged,
   },
   {
-    name: 'both headers damaged, geometry recorded: rebuilt from defaults, the damaged image kept',
+    name: 'both headers damaged, geometry recorded: rebuilt from the recorded geometry, every key kept',
     corrupt: () => {
       flipByte(img, 20);
       flipByte(img, B + 20);
@@ -195,20 +198,81 @@ const cases: Case[] = [
     check: {
       code: 4,
       json: {
-        header: 'rebuilt-from-defaults',
+        header: 'rebuilt-from-geometry',
+        geometryFrom: 'state',
         headers: { primary: 'bad', copy: 'bad' },
         badSectors: [
-          { sector: 0, source: 'defaults' },
-          { sector: 1, source: 'defaults' },
+          { sector: 0, source: 'geometry' },
+          { sector: 1, source: 'geometry' },
         ],
       },
     },
     recover: {
       code: 1,
       json: {
+        header: 'rebuilt-from-geometry',
+        clean: true,
+        recovered: [
+          { sector: 0, source: 'geometry' },
+          { sector: 1, source: 'geometry' },
+        ],
+        recoveredKeys: Object.keys(WRITTEN).sort(),
+        restoredKeys: [],
+        lostKeys: [],
+      },
+    },
+    after: unchanged,
+    also: (t) => t.same(backups(), [], 'nothing was discarded, so no backup was needed'),
+  },
+  {
+    name: 'both headers damaged, state deleted, with --sector-size and --defaults: rebuilt, every key kept',
+    corrupt: () => {
+      flipByte(img, 20);
+      flipByte(img, B + 20);
+      rmSync(ws.stateDir, { recursive: true, force: true });
+    },
+    hints: ['--sector-size', String(B), '--defaults', defaultsFile],
+    check: { code: 4, json: { header: 'rebuilt-from-geometry', geometryFrom: 'options', headers: { primary: 'bad', copy: 'bad' } } },
+    recover: { code: 1, json: { header: 'rebuilt-from-geometry', defaultsFrom: 'file', clean: true, lostKeys: [] } },
+    after: unchanged,
+  },
+  {
+    name: 'both header CRCs broken, state deleted: the geometry the damaged headers still state',
+    corrupt: () => {
+      flipByte(img, 100);
+      flipByte(img, B + 100);
+      rmSync(ws.stateDir, { recursive: true, force: true });
+    },
+    check: { code: 4, json: { header: 'rebuilt-from-geometry', geometryFrom: 'header-fields' } },
+    recover: { code: 1, json: { header: 'rebuilt-from-geometry', generation: '1', clean: true, recoveredKeys: Object.keys(WRITTEN).sort() } },
+    after: unchanged,
+  },
+  {
+    name: 'both headers wrecked, state deleted: the geometry found by a scan of the sectors',
+    corrupt: () => {
+      patchFile(img, 8, seededBytes(B - 8, 5));
+      patchFile(img, B + 8, seededBytes(B - 8, 6));
+      rmSync(ws.stateDir, { recursive: true, force: true });
+    },
+    check: { code: 4, json: { header: 'rebuilt-from-geometry', geometryFrom: 'scan', geometry: { size: 8192, sectorSize: B } } },
+    recover: { code: 1, json: { header: 'rebuilt-from-geometry', clean: true, recoveredKeys: Object.keys(WRITTEN).sort() } },
+    after: unchanged,
+  },
+  {
+    name: 'both headers and every data and spare sector lost, geometry recorded: rebuilt from defaults, the damaged image kept',
+    corrupt: () => {
+      flipByte(img, 20);
+      flipByte(img, B + 20);
+      patchFile(img, DATA * B, Buffer.alloc((SPARE - DATA) * 2 * B));
+    },
+    check: { code: 4, json: { header: 'rebuilt-from-defaults', badSectors: [{ sector: 0, source: 'defaults' }, { sector: 1, source: 'defaults' }] } },
+    recover: {
+      code: 1,
+      json: {
         header: 'rebuilt-from-defaults',
         defaultsFrom: 'state',
         clean: true,
+        restoredKeys: Object.keys(DEFAULTS).sort(),
         recovered: [0, 1, ...Array.from({ length: 28 }, (_, i) => DATA + i)].map((sector) => ({ sector, source: 'defaults' })),
       },
     },
@@ -220,22 +284,9 @@ const cases: Case[] = [
     },
   },
   {
-    name: 'both headers damaged, state deleted, with --sector-size and --defaults: rebuilt',
-    corrupt: () => {
-      flipByte(img, 20);
-      flipByte(img, B + 20);
-      rmSync(ws.stateDir, { recursive: true, force: true });
-    },
-    hints: ['--sector-size', String(B), '--defaults', defaultsFile],
-    check: { code: 4, json: { header: 'rebuilt-from-defaults', headers: { primary: 'bad', copy: 'bad' } } },
-    recover: { code: 1, json: { header: 'rebuilt-from-defaults', defaultsFrom: 'file', clean: true } },
-    after: onlyDefaults,
-    also: (t, damaged) => t.same(backups().map((f) => readBytes(f)), [damaged], 'the damaged image is kept'),
-  },
-  {
     name: 'a torn journal record (cut while writing it): nothing to settle, the old store stands',
-    corrupt: () => {
-      const r = ws.run(['nvram', 'set', '--device', img, 'zone', 'next-zone']);
+    corrupt: async () => {
+      const r = await ws.run(['nvram', 'set', '--device', img, 'zone', 'next-zone']);
       if (r.code !== 0) throw new Error(r.stderr);
       const newRecord = readBytes(img).subarray(2 * B, 2 * B + 100);
       writeFileSync(img, base);
@@ -256,56 +307,57 @@ const cases: Case[] = [
 
 for (const c of cases) {
   t.test(c.name, async (t) => {
-    fresh();
-    c.corrupt();
+    await fresh();
+    await c.corrupt();
     const damaged = readBytes(img);
     const hints = c.hints ?? [];
-    const check = ws.run(['nvram', 'check', '--device', img, '--json', ...hints]);
+    const check = await ws.run(['nvram', 'check', '--device', img, '--json', ...hints]);
     t.equal(check.code, c.check.code, `check exits ${c.check.code} (${check.stderr.trim()})`);
     t.match(check.json(), { format: 'salvor', device: img, ...c.check.json });
     t.same(readBytes(img), damaged, 'check wrote nothing');
-    const recover = ws.run(['nvram', 'recover', '--device', img, '--json', ...hints]);
+    const recover = await ws.run(['nvram', 'recover', '--device', img, '--json', ...hints]);
     t.equal(recover.code, c.recover.code, `recover exits ${c.recover.code} (${recover.stderr.trim()})`);
     t.match(recover.json(), { format: 'salvor', device: img, ...c.recover.json });
     if (c.recover.json?.recovered) t.same(recover.json().recovered, c.recover.json.recovered, 'exactly these sectors recovered');
-    t.same(listValues(ws, img), c.after, 'the values a reader sees afterwards');
+    t.same(await listValues(ws, img), c.after, 'the values a reader sees afterwards');
     c.also?.(t, damaged);
-    const again = ws.run(['nvram', 'recover', '--device', img, '--json']);
+    const again = await ws.run(['nvram', 'recover', '--device', img, '--json']);
     t.equal(again.code, 0, 'a second recover has nothing to do');
     t.same(again.json().recovered, []);
-    t.equal(ws.run(['nvram', 'check', '--device', img]).code, 0, 'check is clean');
+    t.equal((await ws.run(['nvram', 'check', '--device', img])).code, 0, 'check is clean');
   });
 }
 
-t.test('both headers damaged and no geometry anywhere: unrecoverable, nothing written', async (t) => {
-  fresh();
+t.test('both headers damaged, no sector survives and no geometry anywhere: unrecoverable, nothing written', async (t) => {
+  await fresh();
   flipByte(img, 20);
   flipByte(img, B + 20);
+  patchFile(img, DATA * B, Buffer.alloc((SPARE - DATA) * 2 * B));
   rmSync(ws.stateDir, { recursive: true, force: true });
   const damaged = readBytes(img);
   const lost = [
     { sector: 0, source: 'none' },
     { sector: 1, source: 'none' },
   ];
-  const check = ws.run(['nvram', 'check', '--device', img, '--json']);
+  const check = await ws.run(['nvram', 'check', '--device', img, '--json']);
   t.equal(check.code, 4);
   t.match(check.json(), { header: 'unrecoverable', headers: { primary: 'bad', copy: 'bad' }, badSectors: lost, clean: false, reason: /--sector-size/ });
-  const recover = ws.run(['nvram', 'recover', '--device', img, '--json']);
+  const recover = await ws.run(['nvram', 'recover', '--device', img, '--json']);
   t.equal(recover.code, 4);
   t.match(recover.json(), { header: 'unrecoverable', recovered: [], uncorrected: lost, clean: false });
-  t.equal(ws.run(['nvram', 'recover', '--device', img]).code, 4, 'also without --json');
+  t.equal((await ws.run(['nvram', 'recover', '--device', img])).code, 4, 'also without --json');
   t.same(readBytes(img), damaged, 'the file is unchanged');
   t.same(backups(), [], 'and no backup was needed');
 });
 
 /** Bad input: both verbs exit 16 with one line naming the problem, and change nothing. */
-function refused(t: Test, device: string, mentions: RegExp[]): void {
+async function refused(t: Test, device: string, mentions: RegExp[]): Promise<void> {
   const before = existsSync(device) ? readBytes(device) : undefined;
   for (const verb of ['check', 'recover']) {
-    assertFails(t, ws.run(['nvram', verb, '--device', device]), 16, mentions);
-    assertFails(t, ws.run(['nvram', verb, '--device', device, '--json']), 16, mentions);
+    assertFails(t, await ws.run(['nvram', verb, '--device', device]), 16, mentions);
+    assertFails(t, await ws.run(['nvram', verb, '--device', device, '--json']), 16, mentions);
   }
-  assertFails(t, ws.run(['nvram', 'set', '--device', device, 'k', 'v']), 16, mentions);
+  assertFails(t, await ws.run(['nvram', 'set', '--device', device, 'k', 'v']), 16, mentions);
   if (before) t.same(readBytes(device), before, 'the file is unchanged');
   else t.notOk(existsSync(device), 'no file was created');
 }
@@ -313,55 +365,55 @@ function refused(t: Test, device: string, mentions: RegExp[]): void {
 t.test('an all-zero file is not a salvor NVRAM', async (t) => {
   const zero = ws.path('zero.img');
   writeFileSync(zero, Buffer.alloc(8192));
-  refused(t, zero, [/zero\.img/, /not a salvor NVRAM/]);
+  await refused(t, zero, [/zero\.img/, /not a salvor NVRAM/]);
 });
 
 t.test('a file of random bytes is not a salvor NVRAM', async (t) => {
   const noise = ws.path('noise.img');
   writeFileSync(noise, seededBytes(16384, 42));
-  refused(t, noise, [/noise\.img/, /not a salvor NVRAM/]);
+  await refused(t, noise, [/noise\.img/, /not a salvor NVRAM/]);
 });
 
 t.test('a truncated image is refused, and says so', async (t) => {
   const cut = ws.path('cut.img');
   writeFileSync(cut, base.subarray(0, 6000));
-  refused(t, cut, [/cut\.img/, /truncated/]);
+  await refused(t, cut, [/cut\.img/, /truncated/]);
   writeFileSync(cut, base.subarray(0, 3000));
-  refused(t, cut, [/cut\.img/, /truncated/]);
+  await refused(t, cut, [/cut\.img/, /truncated/]);
 });
 
 t.test('a header of layout version 2 with a valid CRC is refused, not repaired', async (t) => {
-  fresh();
+  await fresh();
   setHeaderVersion(img, 2);
-  refused(t, img, [/version 2/]);
+  await refused(t, img, [/version 2/]);
 });
 
 t.test('--sector-size that disagrees with the header is refused', async (t) => {
-  fresh();
-  for (const verb of ['check', 'recover']) assertFails(t, ws.run(['nvram', verb, '--device', img, '--sector-size', '512']), 16, [/512/]);
+  await fresh();
+  for (const verb of ['check', 'recover']) assertFails(t, await ws.run(['nvram', verb, '--device', img, '--sector-size', '512']), 16, [/512/]);
   t.same(readBytes(img), base, 'the file is unchanged');
 });
 
 t.test('a value too big for the store is refused and nothing changes', async (t) => {
-  fresh();
-  assertFails(t, ws.run(['nvram', 'set', '--device', img, 'huge', 'x'.repeat(4000)]), 16, [/bytes/]);
-  assertFails(t, ws.run(['nvram', 'set', '--device', img, 'huge', 'ab'.repeat(4000), '--type', 'bytes', '--json']), 16, [/bytes/]);
+  await fresh();
+  assertFails(t, await ws.run(['nvram', 'set', '--device', img, 'huge', 'x'.repeat(4000)]), 16, [/bytes/]);
+  assertFails(t, await ws.run(['nvram', 'set', '--device', img, 'huge', 'ab'.repeat(4000), '--type', 'bytes', '--json']), 16, [/bytes/]);
   t.same(readBytes(img), base, 'the file is unchanged');
-  t.same(listValues(ws, img), WRITTEN);
+  t.same(await listValues(ws, img), WRITTEN);
 });
 
 t.test('a device that does not exist', async (t) => {
   const missing = ws.path('missing.img');
-  refused(t, missing, [/missing\.img/]);
-  assertFails(t, ws.run(['nvram', 'list', '--device', missing]), 16, [/missing\.img/]);
+  await refused(t, missing, [/missing\.img/]);
+  assertFails(t, await ws.run(['nvram', 'list', '--device', missing]), 16, [/missing\.img/]);
 });
 
 t.test('a device the user cannot read', async (t) => {
-  fresh();
+  await fresh();
   chmodSync(img, 0o600);
   t.teardown(() => chmodSync(img, 0o644));
   for (const args of [['check'], ['recover'], ['get', 'name'], ['set', 'k', 'v']]) {
-    const r = ws.run(['nvram', args[0]!, '--device', img, ...args.slice(1)], { asNobody: true });
+    const r = await ws.run(['nvram', args[0]!, '--device', img, ...args.slice(1)], { asNobody: true });
     t.ok(r.code === 8 || r.code === 16, `${args[0]} as nobody exits 8 or 16 (got ${r.code}: ${r.stderr.trim()})`);
     t.match(r.stderr, img, 'the message names the device');
     t.equal(r.stderr.trim().split('\n').length, 1, 'in one line');

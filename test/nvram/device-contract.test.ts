@@ -5,13 +5,15 @@ import { join } from 'node:path';
 import type { NvramDevice } from '../../lib/nvram/device';
 import { openKernelNvramDevice } from '../../platform/linux/nvram-device';
 import { MemoryNvramDevice } from '../../platform/sim/memory-device';
-import { assertFails, seededBytes, tempDir, workspace } from './helpers';
+import { assertFails, checkNoHandleLeft, seededBytes, tempDir, workspace } from './helpers';
 
 // The NvramDevice contract (lib/nvram/device.ts), one suite run against every backend: the kernel
 // device on an image file and on a real loop block device, and the in-memory simulation. Then the
 // CLI on a loop device, and power cuts injected through SALVOR_FAULT (platform/sim/faulty-device.ts).
 
 const SIZE = 64 * 1024;
+
+checkNoHandleLeft(t);
 
 interface Storage {
   /** Opens a handle on the storage; a second call gives a second, independent handle on the same bytes. */
@@ -201,45 +203,51 @@ t.test('the CLI cycle on a loop block device: format, set, damage with dd, check
     return;
   }
   const run = (args: string[]) => ws.run(['nvram', ...args]);
-  const format = run(['format', '--device', dev, '--size', '64K', '--json']);
+  const format = await run(['format', '--device', dev, '--size', '64K', '--json']);
   t.equal(format.code, 0, `format ${dev} (${format.stderr.trim()})`);
   t.match(format.json(), { device: dev, created: false, geometry: { sectorSize: 4096, dataStart: 4, spareStart: 10 } });
-  t.equal(run(['set', '--device', dev, 'hostname', 'edge-7']).code, 0);
-  t.equal(run(['set', '--device', dev, 'boot_count', '3', '--type', 'int']).code, 0);
+  t.equal((await run(['set', '--device', dev, 'hostname', 'edge-7'])).code, 0);
+  t.equal((await run(['set', '--device', dev, 'boot_count', '3', '--type', 'int'])).code, 0);
   const garbage = ws.path('garbage.bin');
   writeFileSync(garbage, seededBytes(512, 9));
   const dd = spawnSync('dd', [`if=${garbage}`, `of=${dev}`, 'bs=512', `seek=${(4 * 4096 + 1024) / 512}`, 'count=1', 'conv=notrunc,fsync'], { encoding: 'utf8' });
   t.equal(dd.status, 0, `dd through ${dev}: ${dd.stderr.trim()}`);
-  const check = run(['check', '--device', dev, '--json']);
+  const check = await run(['check', '--device', dev, '--json']);
   t.equal(check.code, 4, 'check finds the damage');
   t.match(check.json(), { header: 'ok', badSectors: [{ sector: 4, source: 'spare' }], clean: false });
-  const recover = run(['recover', '--device', dev, '--json']);
+  const recover = await run(['recover', '--device', dev, '--json']);
   t.equal(recover.code, 1, 'recover repairs it');
   t.same(recover.json().recovered, [{ sector: 4, source: 'spare' }]);
-  t.equal(run(['get', '--device', dev, 'hostname']).stdout, 'edge-7\n');
-  t.equal(run(['get', '--device', dev, 'boot_count']).stdout, '3\n');
-  t.equal(run(['check', '--device', dev]).code, 0, 'clean afterwards');
+  t.equal((await run(['get', '--device', dev, 'hostname'])).stdout, 'edge-7\n');
+  t.equal((await run(['get', '--device', dev, 'boot_count'])).stdout, '3\n');
+  t.equal((await run(['check', '--device', dev])).code, 0, 'clean afterwards');
 });
 
 t.test('SALVOR_FAULT power cuts through the CLI: old or new value, then recover settles it', async (t) => {
   const ws = workspace(t);
   const img = ws.path('nv.img');
-  t.equal(ws.run(['nvram', 'format', '--device', img, '--size', '8K']).code, 0);
+  t.equal((await ws.run(['nvram', 'format', '--device', img, '--size', '8K'])).code, 0);
   const oldValue = 'o'.repeat(400);
   const newValue = 'n'.repeat(400);
   for (let cut = 0; cut < 8; cut++) {
-    t.equal(ws.run(['nvram', 'set', '--device', img, 'slot', oldValue]).code, 0, 'the old value');
+    t.equal((await ws.run(['nvram', 'set', '--device', img, 'slot', oldValue])).code, 0, 'the old value');
     const env = { SALVOR_FAULT: `nvram-cut:${cut}:${cut + 11}`, SALVOR_FAULT_ACTION: 'throw' };
-    const r = ws.run(['nvram', 'set', '--device', img, 'slot', newValue], { env });
+    const r = await ws.run(['nvram', 'set', '--device', img, 'slot', newValue], { env });
     if (r.code !== 0) assertFails(t, r, 8, [/power cut/, /nv\.img/]);
-    const seen = ws.run(['nvram', 'get', '--device', img, 'slot']).stdout.trim();
+    const seen = (await ws.run(['nvram', 'get', '--device', img, 'slot'])).stdout.trim();
     t.ok(seen === oldValue || seen === newValue, `cut after ${cut} writes: a reader sees the old or the new value`);
     if (r.code === 0) t.equal(seen, newValue, 'a set that succeeded is there');
-    const rec = ws.run(['nvram', 'recover', '--device', img, '--json']);
+    const check = await ws.run(['nvram', 'check', '--device', img, '--json']);
+    const rec = await ws.run(['nvram', 'recover', '--device', img, '--json']);
     t.ok(rec.code === 0 || rec.code === 1, `recover exits 0 or 1 (${rec.code}: ${rec.stderr.trim()})`);
-    t.equal(ws.run(['nvram', 'check', '--device', img]).code, 0, 'clean after recover');
-    t.equal(ws.run(['nvram', 'get', '--device', img, 'slot']).stdout.trim(), seen, 'recover kept what the reader saw');
+    // What check announces and recover reports is what the key ends up holding.
+    const settled = { 'roll-forward': newValue, 'roll-back': oldValue } as Record<string, string>;
+    const done = { 'rolled-forward': newValue, 'rolled-back': oldValue } as Record<string, string>;
+    if (check.json().journal in settled) t.equal(settled[check.json().journal], seen, `check's ${check.json().journal} matches the value a reader sees`);
+    if (rec.json().journal in done) t.equal(done[rec.json().journal], seen, `recover's ${rec.json().journal} matches the value kept`);
+    t.equal((await ws.run(['nvram', 'check', '--device', img])).code, 0, 'clean after recover');
+    t.equal((await ws.run(['nvram', 'get', '--device', img, 'slot'])).stdout.trim(), seen, 'recover kept what the reader saw');
   }
-  const noCut = ws.run(['nvram', 'set', '--device', img, 'slot', newValue], { env: { SALVOR_FAULT: 'nvram-cut:1000', SALVOR_FAULT_ACTION: 'throw' } });
+  const noCut = await ws.run(['nvram', 'set', '--device', img, 'slot', newValue], { env: { SALVOR_FAULT: 'nvram-cut:1000', SALVOR_FAULT_ACTION: 'throw' } });
   t.equal(noCut.code, 0, 'a cut scheduled past the last write changes nothing');
 });

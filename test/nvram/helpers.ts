@@ -1,9 +1,11 @@
 /**
  * Shared by the NVRAM CLI tests: a temporary workspace (image files and $SALVOR_STATE_DIR, removed
- * in teardown), the shipping binary (dist/tools/salvor.js) run with a clean environment, and small
- * byte-level tools for corrupting images.
+ * in teardown), the CLI run in this process (lib/cli/run-cli.ts, what the binary runs) or, where a
+ * process boundary is what a test proves (another user, a kill at a power cut, several processes),
+ * the shipping binary (dist/tools/salvor.js) with a clean environment; small byte-level tools for
+ * corrupting images; and a check that a test file leaves no handle open.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, writeSync, closeSync, readSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +13,11 @@ import type { Test } from 'tap';
 
 export const repoRoot = join(__dirname, '..', '..');
 export const cliPath = join(repoRoot, 'dist', 'tools', 'salvor.js');
+
+// The in-process CLI is the built one, as the binary loads it (the composition root reads the
+// package's own files relative to dist/), so errors, exit codes and output are the binary's.
+const { runCli } = require(join(repoRoot, 'dist', 'lib', 'cli', 'run-cli.js')) as typeof import('../../lib/cli/run-cli');
+const { cliPlatform } = require(join(repoRoot, 'dist', 'tools', 'platform.js')) as typeof import('../../tools/platform');
 
 export interface CliResult {
   args: string[];
@@ -24,7 +31,7 @@ export interface CliResult {
 
 export interface RunOptions {
   env?: Record<string, string>;
-  /** Run as this user (tests run as root): through setpriv, so permissions apply. */
+  /** Run as this user (tests run as root): through setpriv, so permissions apply. Implies a subprocess. */
   asNobody?: boolean;
   timeoutMs?: number;
 }
@@ -35,8 +42,10 @@ export interface Workspace {
   env: Record<string, string>;
   /** A path inside the workspace. */
   path(name: string): string;
-  run(args: string[], opts?: RunOptions): CliResult;
-  runAsync(args: string[], opts?: RunOptions): Promise<CliResult>;
+  /** The CLI in this process (a subprocess when asNobody or a killing SALVOR_FAULT asks for one). */
+  run(args: string[], opts?: RunOptions): Promise<CliResult>;
+  /** The shipping binary in its own process. */
+  spawn(args: string[], opts?: RunOptions): Promise<CliResult>;
 }
 
 /** The environment every CLI run gets: the caller's minus fault injection, plus the state dir. */
@@ -97,24 +106,63 @@ export function workspace(t: Test): Workspace {
     env,
     path: (name) => join(dir, name),
     run(args, opts = {}) {
-      const [cmd, argv] = command(args, opts);
-      const r = spawnSync(cmd, argv, { env: { ...env, ...opts.env }, encoding: 'utf8', cwd: dir, timeout: opts.timeoutMs ?? 60_000 });
-      if (r.error) throw r.error;
-      return result(args, r.status, r.signal, r.stdout, r.stderr);
+      // A power cut kills the process unless SALVOR_FAULT_ACTION=throw: that needs a process of its own.
+      if (opts.asNobody || (opts.env?.SALVOR_FAULT && opts.env.SALVOR_FAULT_ACTION !== 'throw')) return spawnCli(args, opts);
+      return runInProcess(args, { ...env, ...opts.env });
     },
-    runAsync(args, opts = {}) {
-      const [cmd, argv] = command(args, opts);
-      return new Promise((resolvePromise, reject) => {
-        const child = spawn(cmd, argv, { env: { ...env, ...opts.env }, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-        let stdout = '';
-        let stderr = '';
-        child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-        child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-        child.on('error', reject);
-        child.on('close', (code, signal) => resolvePromise(result(args, code, signal, stdout, stderr)));
-      });
-    },
+    spawn: (args, opts = {}) => spawnCli(args, opts),
   };
+  function spawnCli(args: string[], opts: RunOptions): Promise<CliResult> {
+    const [cmd, argv] = command(args, opts);
+    return new Promise((resolvePromise, reject) => {
+      const child = spawn(cmd, argv, { env: { ...env, ...opts.env }, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], timeout: opts.timeoutMs ?? 60_000 });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      child.on('error', reject);
+      child.on('close', (code, signal) => resolvePromise(result(args, code, signal, stdout, stderr)));
+    });
+  }
+}
+
+/** One CLI run in this process, with its own streams and environment (the binary runs the same runCli). */
+export async function runInProcess(args: string[], env: Record<string, string>): Promise<CliResult> {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(
+    args,
+    { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } },
+    cliPlatform(env),
+  );
+  return result(args, code, null, stdout, stderr);
+}
+
+/** Handles and requests by type (timers aside), to show a test file left nothing open. */
+function activeResources(): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const r of process.getActiveResourcesInfo()) if (r !== 'Timeout' && r !== 'Immediate') counts.set(r, (counts.get(r) ?? 0) + 1);
+  return counts;
+}
+
+/**
+ * Call at the top of a test file: records the handles open now, and adds a last subtest that fails
+ * when more are open once every other subtest has finished and cleaned up.
+ */
+export function checkNoHandleLeft(t: Test): void {
+  const before = activeResources();
+  setImmediate(() =>
+    t.test('no handle left open', async (t) => {
+      let leaked: string[] = [];
+      for (let i = 0; i < 50; i++) {
+        const after = activeResources();
+        leaked = [...after].filter(([k, n]) => n > (before.get(k) ?? 0)).map(([k, n]) => `${k} x${n - (before.get(k) ?? 0)}`);
+        if (leaked.length === 0) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      t.same(leaked, [], 'every file, process and socket the tests opened is closed');
+    }),
+  );
 }
 
 /** Asserts a failed command: the exit code, one error line on stderr (commander may add its usage hint), and nothing on stdout without --json. */
@@ -174,8 +222,8 @@ export function readBytes(path: string): Buffer {
 }
 
 /** `list --json` as a plain key -> JSON value map. */
-export function listValues(ws: Workspace, device: string, extra: string[] = []): Record<string, unknown> {
-  const r = ws.run(['nvram', 'list', '--device', device, '--json', ...extra]);
+export async function listValues(ws: Workspace, device: string, extra: string[] = []): Promise<Record<string, unknown>> {
+  const r = await ws.run(['nvram', 'list', '--device', device, '--json', ...extra]);
   if (r.code !== 0) throw new Error(`list failed (${r.code}): ${r.stderr}`);
   return Object.fromEntries(r.json<{ entries: { key: string; value: unknown }[] }>().entries.map((e) => [e.key, e.value]));
 }
