@@ -45,7 +45,9 @@ export function readStore(image: NvramImage, badData: Set<number>, badSpare: Set
  */
 export function judgeMismatches(image: NvramImage, badData: Set<number>, badSpare: Set<number>): { data: number[]; spare: number[] } {
   const mismatched: number[] = [];
-  for (let i = 0; i < image.geo.dataSectors; i++)
+  const d = image.geo.dataSectors;
+  if (image.data(0, d).equals(image.spare(0, d))) return { data: [], spare: [] }; // one compare for the usual case
+  for (let i = 0; i < d; i++)
     if (!badData.has(i) && !badSpare.has(i) && !image.data(i).equals(image.spare(i))) mismatched.push(i);
   if (!mismatched.length) return { data: [], spare: [] };
   const score = (useSpare: Set<number>) => {
