@@ -6,6 +6,7 @@ import { registerDoctor } from '../lib/cli/doctor-command';
 import { registerLeak } from '../lib/cli/leak-command';
 import { registerNvram } from '../lib/cli/nvram-command';
 import { registerReplicate } from '../lib/cli/replicate-command';
+import { registerTee } from '../lib/cli/tee-command';
 import { cliPlatform } from './platform';
 
 const { version } = require('../../package.json') as { version: string };
@@ -29,6 +30,7 @@ function buildProgram(): Command {
   registerReplicate(program, platform);
   registerDaemon(program, platform);
   registerLeak(program, platform);
+  registerTee(program, platform);
   return program;
 }
 
