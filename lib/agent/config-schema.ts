@@ -61,6 +61,8 @@ export const teeSchema = z.strictObject({
     .default([{ name: 'device', alg: 'ed25519' }]),
   /** Deadline of one call into the TEE: past it the call is cancelled and counted as a hang. */
   callTimeoutMs: ms(1000),
+  /** Deadline of a TEE OS restart, from stop to answering again. */
+  restartTimeoutMs: ms(30_000),
   /** How long a signature stays remembered by its idempotency key. */
   resultWindowMs: ms(600_000),
   maxInFlight: ms(8),

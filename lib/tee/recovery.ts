@@ -14,6 +14,8 @@ export interface RecoveryOptions {
   recordPath: string;
   reportPath: string;
   crashLoop: CrashLoopOptions;
+  /** Deadline of a TEE OS restart, from stop to answering. */
+  restartTimeoutMs: number;
 }
 
 /** What the service hands recovery at a crash: why, and the context to store. */
@@ -44,6 +46,8 @@ export class TeeRecovery {
   /** Set by a crash notice while recovering: whatever step ran may have been answered by a dying TEE. */
   private crashedWhileRecovering = false;
   running = false;
+  /** Set when the service stops: recovery ends at its next step instead of restarting a closed TEE. */
+  stopped = false;
 
   constructor(
     private readonly conn: TeeConnection,
@@ -84,6 +88,7 @@ export class TeeRecovery {
     let record: RecoveryRecord | undefined = crash.stored;
     let attempts = record?.attempts ?? 0;
     for (;;) {
+      if (this.stopped) return { resumed: false, reason: 'the service stopped' };
       const verdict = this.guard.record();
       if (verdict === 'give-up') return this.giveUp(crash, `${this.guard.inWindow} crashes within ${this.o.crashLoop.windowMs} ms`);
       if (verdict > 0) {
@@ -146,7 +151,7 @@ export class TeeRecovery {
 
   private async restartTeeOs(stored: HardwareStatus): Promise<void> {
     this.conn.forget();
-    await this.conn.client.restart(this.conn.callTimeoutMs * 5);
+    await this.conn.client.restart(this.o.restartTimeoutMs);
     this.restarts++;
     this.emit({ event: 'tee-os-restarted', teeOsMs: this.conn.client.lastRestartMs });
     await this.conn.restoreHardwareStatus(stored);

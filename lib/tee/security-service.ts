@@ -21,6 +21,7 @@ export interface TeeServiceOptions {
   resultWindowMs: number;
   maxInFlight: number;
   crashLoop: CrashLoopOptions;
+  restartTimeoutMs: number;
 }
 
 export interface SignResult {
@@ -97,7 +98,7 @@ export class TeeSecurityService extends EventEmitter {
   /** Opens the TA, provisions the keys and reads the hardware status; resumes a recovery an earlier agent left. */
   async start(): Promise<void> {
     this.conn = new TeeConnection(this.client, this.o.callTimeoutMs);
-    this.recovery = new TeeRecovery(this.conn, { recordPath: this.recordPath, reportPath: this.reportPath, crashLoop: this.o.crashLoop }, (e) => this.event(e));
+    this.recovery = new TeeRecovery(this.conn, { recordPath: this.recordPath, reportPath: this.reportPath, crashLoop: this.o.crashLoop, restartTimeoutMs: this.o.restartTimeoutMs }, (e) => this.event(e));
     this.client.onCrash((n) => this.crashNotice(n));
     const left = await loadRecord(this.recordPath);
     if (left) {
@@ -319,6 +320,7 @@ export class TeeSecurityService extends EventEmitter {
 
   async stop(): Promise<void> {
     this.state = 'stopped';
+    if (this.recovery) this.recovery.stopped = true;
     const err = new TeeError('SALVOR_TEE_STOPPED', 'the TEE service stopped');
     for (const p of [...this.pending.values()]) this.fail(p, err);
     await this.client.close();

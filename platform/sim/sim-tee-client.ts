@@ -46,10 +46,12 @@ export class SimTeeClient implements TeeClient {
   }
 
   private boot(mode: 'cold' | 'warm', timeoutMs: number): Promise<void> {
-    const child = fork(teeOsScript(), [this.storageDir, mode], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
+    // execArgv: [] so that loaders of the parent (a test runner's TypeScript hooks) do not slow every boot.
+    const child = fork(teeOsScript(), [this.storageDir, mode], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json', execArgv: [] });
     this.child = child;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
+        if (this.child === child) this.child = undefined; // a failed boot, not a crash to report
         child.kill('SIGKILL');
         reject(new TeeError('SALVOR_TEE_TIMEOUT', `the simulated TEE OS did not boot within ${timeoutMs} ms`));
       }, timeoutMs);

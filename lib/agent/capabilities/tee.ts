@@ -38,6 +38,7 @@ export function teeCapability(cfg: TeeConfig, deps: TeeDeps): Capability {
         resultWindowMs: cfg.resultWindowMs,
         maxInFlight: cfg.maxInFlight,
         crashLoop: cfg.crashLoop,
+        restartTimeoutMs: cfg.restartTimeoutMs,
       });
       service.on('event', (e: { event: string; [k: string]: unknown }) => {
         m.steps.inc({ step: e.event });
