@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { SalvorError } from '../../bindings/salvor-error';
 import { teeFaults } from '../tee/client';
 import { MAX_MESSAGE } from '../tee/signing-ta';
@@ -26,7 +26,7 @@ interface TeeStatus {
 
 function seconds(value: string): number {
   const n = Number(value);
-  if (!/^\d+(\.\d+)?$/.test(value) || !(n > 0) || n > 3600) throw new InvalidArgumentError(`'${value}' is not a number of seconds from 0 to 3600`);
+  if (!/^\d+(\.\d+)?$/.test(value) || !(n > 0) || n > 3600) throw usageError(`tee sign: --timeout '${value}' is not a number of seconds from 0 to 3600`);
   return n;
 }
 
@@ -80,17 +80,18 @@ export function registerTee(program: Command, _platform: CliPlatform): void {
     },
   );
 
-  verb<ControlOpts & { key: string; in?: string; timeout: number }>(
+  verb<ControlOpts & { key: string; in?: string; timeout: string }>(
     controlOptions(
       tee
         .command('sign')
         .description('sign a file with a TEE-held key; prints the signature in base64 (Ed25519, or ECDSA P-256/SHA-256 DER)')
         .option('--key <name>', 'key name', 'device')
         .option('--in <file>', `the message to sign (at most ${MAX_MESSAGE} bytes)`)
-        .option('--timeout <seconds>', 'how long to wait, a TEE recovery included', seconds, 30),
+        .option('--timeout <seconds>', 'how long to wait, a TEE recovery included', '30'),
     ),
     async (o, out) => {
       if (!o.in) throw usageError('tee sign: --in FILE is required');
+      const timeoutS = seconds(o.timeout);
       let message: Buffer;
       try {
         message = await readFile(o.in);
@@ -98,7 +99,7 @@ export function registerTee(program: Command, _platform: CliPlatform): void {
         throw SalvorError.fromNode(e, o.in);
       }
       if (message.length > MAX_MESSAGE) throw new SalvorError('SALVOR_BAD_INPUT', `${o.in}: ${message.length} bytes, larger than the ${MAX_MESSAGE} a signature request takes`, { path: o.in });
-      const r = await signWithRetry(o, { key: o.key, message: message.toString('base64'), idempotencyKey: randomUUID() }, Math.round(o.timeout * 1000));
+      const r = await signWithRetry(o, { key: o.key, message: message.toString('base64'), idempotencyKey: randomUUID() }, Math.round(timeoutS * 1000));
       out.result({ signature: r.signature, key: r.key, alg: r.alg, counter: r.counter }, () => String(r.signature));
       return Exit.ok;
     },
