@@ -66,6 +66,15 @@ export const teeSchema = z.strictObject({
   /** How long a signature stays remembered by its idempotency key. */
   resultWindowMs: ms(600_000),
   maxInFlight: ms(8),
+  /** The Linux backend: the TEE driver's client device, how to restart the TEE OS, where its hardware status lives. */
+  linux: z
+    .strictObject({
+      device: z.string().min(1).default('/dev/tee0'),
+      remoteproc: z.string().min(1).optional(),
+      restartCommand: z.array(z.string().min(1)).min(1).optional(),
+      hardwareStatus: z.array(z.strictObject({ name: z.string().min(1), path: z.string().min(1), readOnly: z.boolean().default(false) })).default([]),
+    })
+    .prefault({}),
   crashLoop: z
     .strictObject({
       /** Give up (and report for a platform reboot) when more crashes than this fall in windowMs. */

@@ -81,3 +81,14 @@ export function teecError(result: number, origin: number, what: string): TeeErro
 export function isCrash(err: unknown): boolean {
   return err instanceof SalvorError && crashCodes.has(err.code);
 }
+
+/**
+ * A failed driver call (an errno from /dev/teeN) as a TeeError: the device or the TEE behind it gone
+ * or interrupted is a communication failure (recovery); bad arguments, permissions and memory keep
+ * their own codes. The errno and syscall stay on the error.
+ */
+export function errnoTeeError(err: SalvorError, what: string): TeeError {
+  const comms = ['ENODEV', 'ENXIO', 'EIO', 'EPIPE', 'ECONNRESET', 'EINTR', 'ENOENT', 'EBADF', 'ESHUTDOWN'];
+  const code = comms.includes(err.code) ? 'SALVOR_TEE_COMMS' : err.code === 'EINVAL' ? 'SALVOR_TEE_BAD_PARAMETERS' : err.code === 'EPERM' ? 'EACCES' : err.code;
+  return new TeeError(code, `${what}: ${err.message}`, undefined, TeecOrigin.COMMS, { errno: err.errno, syscall: err.syscall, path: err.path });
+}
