@@ -2,15 +2,15 @@ import t from 'tap';
 import { createPublicKey, verify } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cli, daemon, sleep, workdir, writeConfig } from '../agent/daemon-helpers';
+import { cli, daemon, freePort, sleep, workdir, writeConfig } from '../agent/daemon-helpers';
 
 // salvor tee against a running daemon (the TEE capability alone, simulated TEE): usage errors, no
 // daemon, status/pubkey/sign/recover, and a daemon SIGKILLed during a recovery and started again.
 
-function teeConfig(dir: string, tee: Record<string, unknown> = {}): string {
+function teeConfig(dir: string, tee: Record<string, unknown> = {}, port?: number): string {
   return writeConfig(join(dir, 'config.json'), {
     stateDir: join(dir, 'var'),
-    http: { enabled: false },
+    http: port ? { listen: `127.0.0.1:${port}` } : { enabled: false },
     capabilities: { nvram: { enabled: false }, replication: { enabled: false }, leak: { enabled: false }, tee: { keys: [{ name: 'device' }, { name: 'attest', alg: 'ecdsa-p256' }], ...tee } },
   });
 }
@@ -33,11 +33,15 @@ t.test('usage errors and no daemon', async (t) => {
     t.equal(r.code, 16, `${why}: exit 16`);
     t.equal(r.stderr.trim().split('\n').length, 1, `${why}: one line (${r.stderr.trim()})`);
   }
+  const bad = await cli(['daemon', '--check', '--config', teeConfig(dir, { crashLoop: { maxCrashes: 0 } })]);
+  t.equal(bad.code, 16, 'a bad capabilities.tee section is refused at --check');
+  t.match(bad.stderr, /capabilities\.tee\.crashLoop\.maxCrashes/, 'naming the key');
 });
 
 t.test('status, pubkey, sign, recover; a daemon killed during recovery resumes it', async (t) => {
   const dir = workdir(t);
-  const config = teeConfig(dir, { callTimeoutMs: 2500 });
+  const port = await freePort();
+  const config = teeConfig(dir, { callTimeoutMs: 2500 }, port);
   let d = daemon(['--config', config]);
   t.teardown(() => d.proc.kill('SIGKILL'));
   await d.waitLog((l) => l.event === 'tee-ready', 30_000);
@@ -62,6 +66,11 @@ t.test('status, pubkey, sign, recover; a daemon killed during recovery resumes i
   const unknown = await c('tee', 'sign', '--key', 'nope', '--in', msgPath);
   t.equal(unknown.code, 16, 'an unknown key: exit 16');
   t.equal((await c('tee', 'recover')).code, 0, 'recover on a healthy TEE: exit 0 (clean)');
+  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  t.match(metrics, /salvor_tee_up 1/, 'metrics: the TEE service is up');
+  t.match(metrics, /salvor_tee_signatures_total 2/, 'metrics: signatures counted');
+  const page = await (await fetch(`http://127.0.0.1:${port}/`)).text();
+  t.match(page, /<section id="tee">.*<b class="tee-state">running<\/b>; 2 signatures/s, 'the status page has the TEE line');
 
   // A hung TA: the sign's call passes its deadline, recovery stores its record and tries the TA (which
   // hangs again); the daemon is killed then, with the request pending in the record.
