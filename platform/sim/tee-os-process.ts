@@ -56,7 +56,8 @@ function reply(id: number, body: Record<string, unknown>, corruptible: boolean):
   const corrupt = corruptible && corruptNext;
   const sent = corrupt ? text.slice(0, text.length - 3) + (text[text.length - 3] === 'A' ? 'B' : 'A') + text.slice(text.length - 2) : text;
   if (corrupt) corruptNext = false;
-  process.send!({ id, body: sent, crc });
+  if (process.connected) process.send!({ id, body: sent, crc }); // the REE may be gone already: this process exits on disconnect
+
 }
 
 function privateKey(name: string): KeyObject {
