@@ -28,7 +28,8 @@
         "native/sys/probe_cpu.cc",
         "native/sys/probe_memory.cc",
         "native/sys/probe_devices.cc",
-        "native/sys/notify.cc"
+        "native/sys/notify.cc",
+        "native/tee/tee_ioctl.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS"],

@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import type { CpuFacts, LibcudaFacts, LoopControlFacts, PagemapScanFacts, SoftDirtyFacts, UserfaultfdFacts } from './probe';
 import type { NativeRegionClass } from './region';
 import { SalvorError } from './salvor-error';
+import type { TeeIoctlOp } from './tee';
 
 /** The native addon's exports, typed. Only this folder loads the .node file. */
 export interface NativeAddon {
@@ -41,6 +42,11 @@ export interface NativeAddon {
   /** One datagram to a unix socket path ('@name': abstract namespace); returns the bytes sent. */
   notifySocket(path: string, message: string): number;
   peerCredentials(fd: number): { pid: number; uid: number; gid: number };
+  /** The TEE driver (linux/tee.h): open, one ioctl off the JS thread, close; bindings/tee.ts lays out the structs. */
+  teeOpen(path: string): Promise<number>;
+  teeIoctl(fd: number, op: TeeIoctlOp, arg: Buffer, mem?: Buffer): Promise<number>;
+  teeClose(fd: number): void;
+  teeAbi: { paramSize: number; openSessionArgSize: number; invokeArgSize: number; shmRegisterSize: number; requests: Record<TeeIoctlOp, number> };
 }
 
 let loaded: NativeAddon | undefined;

@@ -22,6 +22,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   salvor::InitCalibrate(env, exports);
   salvor::InitWriteLoad(env, exports);
   salvor::InitNotify(env, exports);
+  salvor::InitTee(env, exports);
   return exports;
 }
 

@@ -13,4 +13,5 @@ void InitRegion(Napi::Env env, Napi::Object exports);
 void InitCalibrate(Napi::Env env, Napi::Object exports);
 void InitWriteLoad(Napi::Env env, Napi::Object exports);
 void InitNotify(Napi::Env env, Napi::Object exports);
+void InitTee(Napi::Env env, Napi::Object exports);
 }  // namespace salvor

@@ -23,6 +23,8 @@ export interface RunningCapability {
   /** Plain JSON for the status page, `salvor status` and metrics. */
   status(): Record<string, unknown>;
   stop(): Promise<void>;
+  /** Requests the control socket forwards to this capability (`{"cmd":"NAME.VERB",...}` reaches `control(VERB, request)`). */
+  control?(verb: string, request: Record<string, unknown>): Promise<Record<string, unknown>>;
 }
 
 /** One capability the daemon runs; `start` rejects when it cannot start (the supervisor retries with backoff). */

@@ -51,6 +51,41 @@ export const leakSchema = z.strictObject({
   self: z.boolean().default(true),
 });
 
+export const teeSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** sim: the simulated TEE OS in a child process (secure storage under STATE/tee/sim); linux: /dev/teeN. */
+  backend: z.enum(['sim', 'linux']).default('sim'),
+  keys: z
+    .array(z.strictObject({ name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'expected 1 to 64 of A-Z a-z 0-9 _ . -'), alg: z.enum(['ed25519', 'ecdsa-p256']).default('ed25519') }))
+    .min(1)
+    .default([{ name: 'device', alg: 'ed25519' }]),
+  /** Deadline of one call into the TEE: past it the call is cancelled and counted as a hang. */
+  callTimeoutMs: ms(1000),
+  /** Deadline of a TEE OS restart, from stop to answering again. */
+  restartTimeoutMs: ms(30_000),
+  /** How long a signature stays remembered by its idempotency key. */
+  resultWindowMs: ms(600_000),
+  maxInFlight: ms(8),
+  /** The Linux backend: the TEE driver's client device, how to restart the TEE OS, where its hardware status lives. */
+  linux: z
+    .strictObject({
+      device: z.string().min(1).default('/dev/tee0'),
+      remoteproc: z.string().min(1).optional(),
+      restartCommand: z.array(z.string().min(1)).min(1).optional(),
+      hardwareStatus: z.array(z.strictObject({ name: z.string().min(1), path: z.string().min(1), readOnly: z.boolean().default(false) })).default([]),
+    })
+    .prefault({}),
+  crashLoop: z
+    .strictObject({
+      /** Give up (and report for a platform reboot) when more crashes than this fall in windowMs. */
+      maxCrashes: ms(10),
+      windowMs: ms(60_000),
+      backoffInitialMs: ms(50),
+      backoffMaxMs: ms(2000),
+    })
+    .prefault({}),
+});
+
 export const configSchema = z.strictObject({
   stateDir: z.string().min(1).optional(),
   log: z.strictObject({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') }).prefault({}),
@@ -76,6 +111,7 @@ export const configSchema = z.strictObject({
       nvram: nvramSchema.prefault({}),
       replication: replicationSchema.prefault({}),
       leak: leakSchema.prefault({}),
+      tee: teeSchema.prefault({}),
     })
     .prefault({}),
 });
@@ -84,3 +120,4 @@ export type AgentConfig = z.infer<typeof configSchema>;
 export type NvramConfig = z.infer<typeof nvramSchema>;
 export type ReplicationConfig = z.infer<typeof replicationSchema>;
 export type LeakConfig = z.infer<typeof leakSchema>;
+export type TeeConfig = z.infer<typeof teeSchema>;

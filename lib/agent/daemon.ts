@@ -135,7 +135,19 @@ export class Daemon {
   private async command(r: { cmd: string }): Promise<Record<string, unknown>> {
     if (r.cmd === 'status') return { status: this.status() };
     if (r.cmd === 'reload') return { reload: await this.reload() };
+    const dot = r.cmd.indexOf('.');
+    if (dot > 0) return this.capabilityCommand(r.cmd.slice(0, dot), r.cmd.slice(dot + 1), r);
     throw new SalvorError('SALVOR_BAD_INPUT', `unknown control command '${r.cmd}' (known: status, reload)`);
+  }
+
+  /** A request for one capability (`tee.sign`): answered by its running instance, refused while it is not running. */
+  private capabilityCommand(name: string, verb: string, r: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const running = this.supervisor?.running(name);
+    if (!running?.control) {
+      const state = this.supervisor?.reports().find((c) => c.name === name)?.state;
+      return Promise.reject(new SalvorError('SALVOR_NOT_RUNNING', state ? `the ${name} capability is ${state}, not running` : `no ${name} capability in this daemon's config`));
+    }
+    return running.control(verb, r);
   }
 
   /**

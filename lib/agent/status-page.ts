@@ -91,6 +91,13 @@ function leakSection(c: CapabilityReport | undefined): string {
   return `<section id="leak"><h2>Leak detection</h2>${cards}</section>`;
 }
 
+function teeSection(c: CapabilityReport | undefined): string {
+  if (!c) return '';
+  const d = c.detail as { state?: string; backend?: string; restarts?: number; taRestarts?: number; signed?: number; pending?: number; lastRecovery?: { ms: number; level: string; cause: string } | null };
+  const last = d.lastRecovery ? `last recovery ${d.lastRecovery.ms} ms at level ${esc(d.lastRecovery.level)} (${esc(d.lastRecovery.cause)})` : 'no recovery yet';
+  return `<section id="tee"><h2>TEE</h2><p>${esc(d.backend)}: <b class="tee-state">${esc(d.state)}</b>; ${d.signed ?? 0} signatures, ${d.pending ?? 0} pending; restarts: TEE OS ${d.restarts ?? 0}, TA ${d.taRestarts ?? 0}; ${last}; last step ${esc(c.lastEvent?.event ?? '—')}</p></section>`;
+}
+
 /** The status page: plain HTML with inline CSS and SVG; it refreshes itself every 5 s. */
 export function renderStatusPage(s: DaemonStatus): string {
   const by = (n: string) => s.capabilities.find((c) => c.name === n);
@@ -104,6 +111,7 @@ export function renderStatusPage(s: DaemonStatus): string {
 ${replicationSection(by('replication'))}
 ${nvramSection(by('nvram'))}
 ${leakSection(by('leak'))}
+${teeSection(by('tee'))}
 <p><a href="/metrics">metrics</a> · <a href="/status.json">status.json</a></p>
 </body></html>
 `;

@@ -212,6 +212,11 @@ export class Supervisor {
     return new Map([...this.entries].map(([n, s]) => [n, s.cap.configKey]));
   }
 
+  /** The running instance of a capability (undefined while it starts, backs off or is stopped). */
+  running(name: string): RunningCapability | undefined {
+    return this.entries.get(name)?.running;
+  }
+
   reports(): CapabilityReport[] {
     return [...this.entries.values()].map((s) => s.report());
   }

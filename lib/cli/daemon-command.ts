@@ -66,10 +66,7 @@ Control socket: $STATE/salvor.sock (mode 0600), used by \`salvor status\`. Exit:
       }
     });
 
-  const control = (cmd: Command) =>
-    cmd
-      .option('--socket <path>', 'the control socket (default: control.socket from --config, else $STATE/salvor.sock)')
-      .option('--config <file>', "the daemon's config, to find its socket");
+  const control = controlOptions;
 
   verb<ControlOpts>(control(program.command('status').description("a running daemon's capabilities: state, restarts, last event (through its control socket)")), async (o, out) => {
     const status = (await ask(o, 'status')).status as DaemonStatus;
@@ -88,21 +85,28 @@ Control socket: $STATE/salvor.sock (mode 0600), used by \`salvor status\`. Exit:
   );
 }
 
-interface ControlOpts {
+/** --socket and --config: how a command finds the running daemon. */
+export function controlOptions(cmd: Command): Command {
+  return cmd
+    .option('--socket <path>', 'the control socket (default: control.socket from --config, else $STATE/salvor.sock)')
+    .option('--config <file>', "the daemon's config, to find its socket");
+}
+
+export interface ControlOpts {
   json?: boolean;
   socket?: string;
   config?: string;
 }
 
 /** One request to the daemon's control socket; no daemon there is an operational error (8). */
-async function ask(o: ControlOpts, cmd: string): Promise<Record<string, unknown>> {
+export async function ask(o: ControlOpts, cmd: string, fields: Record<string, unknown> = {}, timeoutMs?: number): Promise<Record<string, unknown>> {
   let path = o.socket;
   if (!path) {
     const loaded = await loadConfig(o.config);
     path = loaded.config.control.socket ?? join(loaded.stateDir, 'salvor.sock');
   }
   try {
-    return await requestControl(path, { cmd });
+    return await requestControl(path, { ...fields, cmd }, timeoutMs);
   } catch (err) {
     const e = err as SalvorError;
     if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED') throw new SalvorError('SALVOR_NOT_RUNNING', `no salvor daemon runs with control socket ${path} (${e.code})`, { path });

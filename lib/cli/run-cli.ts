@@ -10,6 +10,7 @@ import { registerNvram } from './nvram-command';
 import { withCliStreams, type CliStreams } from './output';
 import type { CliPlatform } from './platform';
 import { registerReplicate } from './replicate-command';
+import { registerTee } from './tee-command';
 
 /** The package's version, from the package.json above this file (the same from lib/ and from dist/lib/). */
 function packageVersion(): string {
@@ -38,6 +39,7 @@ export function buildProgram(platform: CliPlatform): Command {
   registerReplicate(program, platform);
   registerDaemon(program, platform);
   registerLeak(program, platform);
+  registerTee(program, platform);
   return program;
 }
 

@@ -16,7 +16,7 @@ t.test('daemon lifecycle: ready, watchdog, status, metrics, reload, stop', async
   t.teardown(() => d.proc.kill('SIGKILL'));
 
   const ready = await notify.waitFor((m) => m.startsWith('READY=1'));
-  t.match(ready, /STATUS=3\/3 capabilities running/, 'READY=1 comes with a STATUS line once every capability started');
+  t.match(ready, /STATUS=4\/4 capabilities running/, 'READY=1 comes with a STATUS line once every capability started');
   t.match(ready, new RegExp(`MAINPID=${d.proc.pid}`), 'and the main pid');
   await sleep(1000);
   const beats = notify.messages.filter((m) => m === 'WATCHDOG=1').length;
@@ -28,9 +28,9 @@ t.test('daemon lifecycle: ready, watchdog, status, metrics, reload, stop', async
   t.equal(status.code, 0, 'salvor status exits 0');
   const s = JSON.parse(status.stdout) as { pid: number; capabilities: { name: string; state: string }[] };
   t.equal(s.pid, d.proc.pid, 'it talked to this daemon');
-  t.same(s.capabilities.map((c) => [c.name, c.state]).sort(), [['leak', 'running'], ['nvram', 'running'], ['replication', 'running']], 'every capability is running');
+  t.same(s.capabilities.map((c) => [c.name, c.state]).sort(), [['leak', 'running'], ['nvram', 'running'], ['replication', 'running'], ['tee', 'running']], 'every capability is running');
   const byConfig = await cli(['status', '--config', config]);
-  t.match(byConfig.stdout, /3\/3 capabilities running/, 'the socket is found from the config too, and the text form summarises');
+  t.match(byConfig.stdout, /4\/4 capabilities running/, 'the socket is found from the config too, and the text form summarises');
 
   const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   t.match(metrics, /salvor_capability_up\{capability="replication"\} 1/, 'metrics: capability up');

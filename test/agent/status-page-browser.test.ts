@@ -56,9 +56,9 @@ t.test('the status page in headless chromium', async (t) => {
   });
 
   const s = await waitForStatus(base, d, (s) =>
-    s.summary === '3/3 capabilities running' && Number(detail(s, 'replication').epoch) > 0 && detail(s, 'nvram').clean === true && samplesOf(s).some((n) => n >= 4),
+    s.summary === '4/4 capabilities running' && Number(detail(s, 'replication').epoch) > 0 && detail(s, 'nvram').clean === true && samplesOf(s).some((n) => n >= 4),
   );
-  t.same(s.capabilities.map((c) => c.name).sort(), ['leak', 'nvram', 'replication'], 'the daemon runs the three capabilities');
+  t.same(s.capabilities.map((c) => c.name).sort(), ['leak', 'nvram', 'replication', 'tee'], 'the daemon runs the four capabilities');
 
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
   t.teardown(() => browser.close());
@@ -73,7 +73,7 @@ t.test('the status page in headless chromium', async (t) => {
   for (const name of ['nvram', 'replication', 'leak']) {
     t.equal(await page.locator(`#capabilities tr[data-capability="${name}"] td.state`).textContent(), 'running', `${name} is running in the table`);
   }
-  t.match(await page.locator('#summary').textContent(), /3\/3 capabilities running/);
+  t.match(await page.locator('#summary').textContent(), /4\/4 capabilities running/);
   const epoch = Number(await page.locator('#replication .epoch').textContent());
   t.ok(epoch > 0, `replication epoch ${epoch} > 0`);
   t.equal(await page.locator('#nvram .nvram-health').textContent(), 'clean', 'NVRAM health: clean');

@@ -16,6 +16,7 @@ import { nvramCheckBenchmark } from './nvram-check';
 import { pageDeltaApplyBenchmark, pageDeltaEncodeBenchmark } from './page-delta';
 import { replicationBenchmark } from './replication';
 import { serialFramingBenchmark } from './serial-framing';
+import { teeRecoveryBenchmark } from './tee';
 import { trackingBenchmarks, writeFaultCosts } from './tracking';
 import { transportTcpBenchmarks } from './transport-tcp';
 import { verifySectorsBenchmark } from './verify-sectors';
@@ -62,6 +63,7 @@ const benchmarks: Benchmark[] = [
   leakEvalBenchmark,
   leakWatcherCpuBenchmark,
   daemonStartBenchmark,
+  teeRecoveryBenchmark,
 ];
 
 const WARMUP = 3;
