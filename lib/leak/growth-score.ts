@@ -2,22 +2,36 @@
  * The growth-pattern score (0 to 10) of one segment, and the confirmation checks on current usage.
  * Statistics run on troughs (the lowest value around each point): a garbage-collected heap saws up
  * and down, and only a real leak lifts the troughs; bursts lift peaks, not troughs.
+ *
+ * The score is a likelihood built as a product of factors, each in 0..1, so that any one piece of
+ * evidence against a leak pulls it down: the trend is real (t statistic of the slope), it matters
+ * (growth rate against the process's own size), it is not levelling off (saturation), it is not one
+ * level shift, and, when the series is periodic, the trend is measured over whole periods.
  */
+import { detectPeriod, saturation, stepOverLine } from './growth-shape';
 import type { LeakOptions } from './leak-options';
 import { mergeBuckets, type MemoryBucket } from './memory-history';
-import { madSigma, mannKendall, median, rSquared, spearman, theilSen } from './trend-stats';
+import { madSigma, median, theilSen } from './trend-stats';
 
 const HOUR = 3_600_000;
 
 export interface GrowthAssessment {
   score: number;
-  /** Theil-Sen slope of the troughs over the long window. */
+  /** Theil-Sen slope of the troughs over the window that scored highest. */
   slopeBytesPerHour: number;
-  /** Theil-Sen slope of the troughs over the short window. */
+  /** Theil-Sen slope of the troughs over the last short window. */
   shortSlopeBytesPerHour: number;
-  mannKendallZ: number;
-  spearman: number;
-  rSquared: number;
+  /** The slope over its standard error. */
+  trendT: number;
+  /** Slope over the trough level (per hour). */
+  relativeRatePerHour: number;
+  /** Newest-third slope over the window's slope (1 = steady), and whether the slowdown is significant. */
+  saturationRatio: number;
+  saturating: boolean;
+  /** Residuals around the line over those around one level shift (large: a single jump). */
+  stepOverLine: number;
+  /** Period found in the troughs (ms), null when none. */
+  periodMs: number | null;
   /** Robust sigma of the residuals around the fitted line. */
   noiseBytes: number;
   /** Fitted growth over the window. */
@@ -25,18 +39,12 @@ export interface GrowthAssessment {
   windowMs: number;
   ageMs: number;
   currentBytes: number;
-  /** Highest value in the recent span, and before it in this segment. */
-  recentPeakBytes: number;
-  historicalPeakBytes: number;
   /** At the fitted rate, how long until the limit; null when not growing or no limit known. */
   msToLimit: number | null;
   /** The fitted trend (for charts): trough value = intercept + slope * (t - windowStartMs) / 1h. */
   trend: { windowStartMs: number; intercept: number; slopeBytesPerHour: number };
   /** Confirmation criteria on current usage, each true when met. */
-  checks: { newHighWater: boolean; minGrowth: boolean; minRate: boolean; withinHorizon: boolean; sustained: boolean };
-  /** Recent growth against the long-run growth (1 = steady), and separate rises of the troughs. */
-  persistence: number;
-  rises: number;
+  checks: { currentOnTrend: boolean; minGrowth: boolean; minRate: boolean; withinHorizon: boolean; sustained: boolean };
 }
 
 const clamp01 = (v: number): number => (v < 0 ? 0 : v > 1 ? 1 : Number.isFinite(v) ? v : 0);
@@ -66,37 +74,15 @@ function troughPoints(buckets: MemoryBucket[], bucketMs: number, o: LeakOptions,
   return { t, trough, widthMs };
 }
 
-function slopeOf(p: Points, from: number, to = p.t.length): number {
-  if (to - from < 3) return 0;
-  return theilSen(p.t.subarray(from, to), p.trough.subarray(from, to)).slope;
-}
-
-const quarterMedian = (v: Float64Array, q: number): number => median(v.subarray(Math.floor((q * v.length) / 4), Math.floor(((q + 1) * v.length) / 4)));
-
-/**
- * Growth over the newer half against growth over the older half, from quarter medians (robust to
- * single steps): about 1 for steady growth, near 0 when growth is levelling off (warm-up, ratchets).
- */
-export function quarterGrowthRatio(v: Float64Array): number {
-  if (v.length < 8) return 0;
-  const older = quarterMedian(v, 2) - quarterMedian(v, 0);
-  const newer = quarterMedian(v, 3) - quarterMedian(v, 1);
-  if (older <= 0) return newer > 0 ? 1 : 0;
-  return newer / older;
-}
-
-/** Separate rises: how often the running maximum climbs by at least `step` since the last rise. */
-export function countRises(v: Float64Array, step: number): number {
-  if (!v.length) return 0;
-  let level = v[0];
-  let rises = 0;
-  for (let i = 1; i < v.length; i++) {
-    if (v[i] >= level + step) {
-      rises++;
-      level = v[i];
-    }
+/** Autocorrelation of the series at `lag` points, clamped to 0..0.9. */
+function lagCorrelation(v: Float64Array, lag: number): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < v.length; i++) {
+    den += v[i] * v[i];
+    if (i + lag < v.length) num += v[i] * v[i + lag];
   }
-  return rises;
+  return den > 0 ? Math.min(0.9, Math.max(0, num / den)) : 0;
 }
 
 /**
@@ -108,86 +94,98 @@ export function assessGrowth(segment: MemoryBucket[], o: LeakOptions, limitBytes
   const first = segment[0].startMs;
   const nowMs = segment[segment.length - 1].startMs + o.bucketMs;
   if (nowMs - first < o.minAgeMs) return undefined;
-  // The long window, and a recent one (twice the short window) so that a leak which began late in a
-  // long-running process is not diluted by the flat hours before it. The higher score wins.
-  const long = assessWindow(segment, o, limitBytes, Math.max(first, nowMs - o.longWindowMs));
-  if (nowMs - first <= 2 * o.shortWindowMs * 1.25) return long;
-  const recent = assessWindow(segment, o, limitBytes, nowMs - 2 * o.shortWindowMs);
+  // The start-up transient (loading, first allocations) is not part of any trend.
+  let from = 0;
+  while (from < segment.length - 8 && segment[from].startMs < first + o.startupMs) from++;
+  const settled = segment.slice(from);
+  const settledStart = settled[0].startMs;
+  // Periodicity over everything kept: the windows then span whole periods, so a cycle adds nothing.
+  const longStart = Math.max(settledStart, nowMs - o.longWindowMs);
+  const longPoints = troughPoints(settled.filter((b) => b.startMs >= longStart), o.bucketMs, o, longStart);
+  const periodPoints = detectPeriod(longPoints.trough, o.minPeriodCorrelation, o.slopePairs);
+  const periodMs = periodPoints === null ? null : periodPoints * longPoints.widthMs;
+  const whole = (span: number): number => (periodMs === null ? span : Math.max(periodMs, Math.floor(span / periodMs) * periodMs));
+  const long = assessWindow(settled, segment, o, limitBytes, Math.max(settledStart, nowMs - whole(nowMs - longStart)), periodMs);
+  const recentSpan = periodMs === null ? o.recentWindowMs : Math.ceil(o.recentWindowMs / periodMs) * periodMs;
+  if (nowMs - settledStart <= recentSpan * 1.25) return long;
+  const recent = assessWindow(settled, segment, o, limitBytes, nowMs - recentSpan, periodMs);
   return recent.score > long.score ? recent : long;
 }
 
-function assessWindow(segment: MemoryBucket[], o: LeakOptions, limitBytes: number | undefined, windowStart: number): GrowthAssessment {
-  const first = segment[0].startMs;
+function assessWindow(settled: MemoryBucket[], segment: MemoryBucket[], o: LeakOptions, limitBytes: number | undefined, windowStart: number, periodMs: number | null): GrowthAssessment {
   const last = segment[segment.length - 1];
   const nowMs = last.startMs + o.bucketMs;
-  const ageMs = nowMs - first;
-  let from = segment.length;
-  while (from > 0 && segment[from - 1].startMs >= windowStart) from--;
-  const inWindow = segment.slice(from);
-  const p = troughPoints(inWindow, o.bucketMs, o, windowStart);
+  const ageMs = nowMs - segment[0].startMs;
+  let from = settled.length;
+  while (from > 0 && settled[from - 1].startMs >= windowStart) from--;
+  const p = troughPoints(settled.slice(from), o.bucketMs, o, windowStart);
   const n = p.t.length;
-  const fit = theilSen(p.t, p.trough);
+  const fit = theilSen(p.t, p.trough, o.slopePairs);
   const slope = fit.slope;
   const windowMs = nowMs - windowStart;
-  const mk = mannKendall(p.trough);
-  const rho = spearman(p.t, p.trough);
   const resid = new Float64Array(n);
   for (let i = 0; i < n; i++) resid[i] = p.trough[i] - (fit.intercept + slope * p.t[i]);
   const noise = madSigma(resid);
   const growth = (slope * windowMs) / HOUR;
+  // Neighbouring troughs share their minimum: one independent value per trough span, fewer still
+  // when the residuals wander (AR(1) correction from their autocorrelation one span apart).
+  const spacing = Math.max(p.widthMs, o.troughSpanMs);
+  const wander = lagCorrelation(resid, Math.max(1, Math.round(spacing / p.widthMs)));
+  const independent = Math.max(2, ((n * p.widthMs) / spacing) * ((1 - wander) / (1 + wander)));
+  const sigma = Math.max(noise, o.noiseFloorBytes / 8);
+  const spanH = Math.max(p.t[n - 1] - p.t[0], p.widthMs / HOUR);
+  const trendT = n >= 4 ? slope / ((sigma * Math.sqrt(12 / independent)) / spanH) : 0;
+  const level = Math.max(median(p.trough), o.noiseFloorBytes);
+  const relative = slope / level;
+  const sat = saturation(p.trough, sigma, independent);
+  const step = stepOverLine(p.t, p.trough, fit);
   const shortFrom = p.t.findIndex((t) => t * HOUR >= windowMs - o.shortWindowMs);
-  const shortSlope = slopeOf(p, Math.max(0, Math.min(shortFrom, n - 4)));
-  const persistence = slope > 0 ? Math.min(shortSlope / slope, quarterGrowthRatio(p.trough)) : 0;
-  // A rise is an eighth of the window's growth (above the noise): steady growth makes many, one jump one.
-  const rises = countRises(p.trough, Math.max(2 * noise, growth / 8, o.noiseFloorBytes / 4));
+  const shortSlope = shortFrom >= 0 && n - shortFrom >= 3 ? theilSen(p.t.subarray(Math.min(shortFrom, n - 4)), p.trough.subarray(Math.min(shortFrom, n - 4)), o.slopePairs).slope : slope;
 
   let score = 0;
   if (slope > 0) {
-    const snr = growth / Math.max(3 * noise, o.noiseFloorBytes);
-    score =
-      3 * clamp01((mk.z - 1.5) / 2.5) +
-      2 * clamp01((rho - 0.5) / 0.4) +
-      2.5 * clamp01((snr - 1) / 2) +
-      1.5 * clamp01(persistence / 0.5) +
-      1 * clamp01((ageMs - o.minAgeMs) / o.minAgeMs);
+    const evidence = clamp01((trendT - 3) / 2);
+    const rateMatters = Math.min(
+      clamp01(Math.log(relative / o.minRelativeRatePerHour) / Math.log(3)),
+      clamp01(Math.log(slope / o.minRateBytesPerHour) / Math.log(3)),
+    );
+    const steady = sat.significant ? clamp01((sat.ratio - 0.2) / 0.5) : 1;
+    const notOneShift = clamp01((4 - step) / 2);
+    score = 10 * evidence * rateMatters * steady * notOneShift;
   }
 
-  const recentStart = nowMs - Math.max(o.recentMs, p.widthMs * 2);
-  let recentPeak = -Infinity;
-  let historicalPeak = -Infinity;
-  for (const b of segment) {
-    if (b.startMs >= recentStart) recentPeak = Math.max(recentPeak, b.max);
-    else historicalPeak = Math.max(historicalPeak, b.max);
-  }
+  // Current usage: the troughs of the last trough span, against the fitted line now.
   const current = last.last;
-  const trendNow = fit.intercept + (fit.slope * (nowMs - windowStart)) / HOUR;
-  const rate = slope;
-  const msToLimit = limitBytes !== undefined && rate > 0 ? Math.max(0, ((limitBytes - current) / rate) * HOUR) : null;
+  const recentStart = nowMs - Math.max(o.troughSpanMs, o.bucketMs);
+  let currentTrough = Infinity;
+  for (let i = segment.length - 1; i >= 0 && segment[i].startMs >= recentStart; i--) currentTrough = Math.min(currentTrough, segment[i].min);
+  const trendNow = fit.intercept + (slope * windowMs) / HOUR;
+  const trendStart = fit.intercept;
+  const msToLimit = limitBytes !== undefined && slope > 0 ? Math.max(0, ((limitBytes - current) / slope) * HOUR) : null;
   return {
     score: Math.round(score * 100) / 100,
     slopeBytesPerHour: slope,
     shortSlopeBytesPerHour: shortSlope,
-    mannKendallZ: mk.z,
-    spearman: rho,
-    rSquared: rSquared(p.t, p.trough, fit),
+    trendT,
+    relativeRatePerHour: relative,
+    saturationRatio: sat.ratio,
+    saturating: sat.significant,
+    stepOverLine: step,
+    periodMs,
     noiseBytes: noise,
     growthBytes: growth,
     windowMs,
     ageMs,
     currentBytes: current,
-    recentPeakBytes: recentPeak,
-    historicalPeakBytes: historicalPeak,
     msToLimit,
     trend: { windowStartMs: windowStart, intercept: fit.intercept, slopeBytesPerHour: slope },
     checks: {
-      // A new peak, and usage still on the fitted trend now (a cache that just evicted is not).
-      newHighWater: historicalPeak > -Infinity && recentPeak > historicalPeak + noise && last.max >= trendNow - 2 * noise - o.noiseFloorBytes / 2,
+      // The grown memory is still held now: usage has not fallen back towards where the window began.
+      currentOnTrend: currentTrough >= trendNow - 3 * noise - o.noiseFloorBytes / 2 && currentTrough >= trendStart + growth / 2,
       minGrowth: growth >= o.minGrowthBytes,
-      minRate: rate >= o.minRateBytesPerHour,
+      minRate: slope >= o.minRateBytesPerHour,
       withinHorizon: limitBytes === undefined ? true : msToLimit !== null && msToLimit <= o.horizonMs,
-      sustained: persistence >= o.minPersistence && rises >= o.minRises,
+      sustained: !sat.significant || sat.ratio >= o.minPersistence,
     },
-    persistence,
-    rises,
   };
 }
