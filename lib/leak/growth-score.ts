@@ -10,7 +10,6 @@
  */
 import { detectPeriod, saturation, stepOverLine } from './growth-shape';
 import type { LeakOptions } from './leak-options';
-import { mergeBuckets, type MemoryBucket } from './memory-history';
 import { madSigma, median, theilSen } from './trend-stats';
 
 const HOUR = 3_600_000;
@@ -55,20 +54,35 @@ interface Points {
   widthMs: number;
 }
 
-/** Buckets merged down to at most maxPoints, each point's value the lowest within troughSpan around it. */
-function troughPoints(buckets: MemoryBucket[], bucketMs: number, o: LeakOptions, originMs: number): Points {
-  const k = Math.max(1, Math.ceil(buckets.length / o.maxPoints));
-  const merged: MemoryBucket[] = [];
-  for (let i = 0; i < buckets.length; i += k) merged.push(mergeBuckets(buckets.slice(i, i + k)));
-  const widthMs = k * bucketMs;
-  const r = Math.max(0, Math.ceil(o.troughSpanMs / widthMs / 2));
-  const n = merged.length;
+/** The settled buckets of the segment as two arrays (start times, minima): built once per assessment. */
+interface Series {
+  startMs: Float64Array;
+  min: Float64Array;
+}
+
+/**
+ * The buckets from `from` on, merged down to at most maxPoints points, each point's value the lowest
+ * within troughSpan around it; times in hours since `originMs`.
+ */
+function troughPoints(s: Series, from: number, o: LeakOptions, originMs: number): Points {
+  const count = s.min.length - from;
+  const k = Math.max(1, Math.ceil(count / o.maxPoints));
+  const n = Math.ceil(count / k);
+  const widthMs = k * o.bucketMs;
+  const merged = new Float64Array(n);
   const t = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let lo = Infinity;
+    const end = Math.min(s.min.length, from + (i + 1) * k);
+    for (let j = from + i * k; j < end; j++) if (s.min[j] < lo) lo = s.min[j];
+    merged[i] = lo;
+    t[i] = (s.startMs[from + i * k] + widthMs / 2 - originMs) / HOUR;
+  }
+  const r = Math.max(0, Math.ceil(o.troughSpanMs / widthMs / 2));
   const trough = new Float64Array(n);
   for (let i = 0; i < n; i++) {
-    t[i] = (merged[i].startMs + widthMs / 2 - originMs) / HOUR;
     let lo = Infinity;
-    for (let j = Math.max(0, i - r); j <= Math.min(n - 1, i + r); j++) lo = Math.min(lo, merged[j].min);
+    for (let j = Math.max(0, i - r); j <= Math.min(n - 1, i + r); j++) if (merged[j] < lo) lo = merged[j];
     trough[i] = lo;
   }
   return { t, trough, widthMs };
@@ -86,39 +100,48 @@ function lagCorrelation(v: Float64Array, lag: number): number {
 }
 
 /**
- * Scores the current segment. `segment` holds its closed buckets, oldest first; `limitBytes` is the
- * memory limit (cgroup or RAM) when known. Returns undefined while the segment is too young.
+ * Scores the current segment from its closed buckets' start times and minima (oldest first; only
+ * those the long window can use are needed). `nowMs` is the end of the newest closed bucket,
+ * `currentBytes` the latest reading, `limitBytes` the memory limit (cgroup or RAM) when known.
+ * Returns undefined while the segment is too young.
  */
-export function assessGrowth(segment: MemoryBucket[], o: LeakOptions, limitBytes: number | undefined): GrowthAssessment | undefined {
-  if (segment.length < 8) return undefined;
-  const first = segment[0].startMs;
-  const nowMs = segment[segment.length - 1].startMs + o.bucketMs;
-  if (nowMs - first < o.minAgeMs) return undefined;
+export function assessGrowth(buckets: Series, segmentStartMs: number, nowMs: number, currentBytes: number, o: LeakOptions, limitBytes: number | undefined): GrowthAssessment | undefined {
+  if (buckets.min.length < 8 || nowMs - segmentStartMs < o.minAgeMs) return undefined;
   // The start-up transient (loading, first allocations) is not part of any trend.
+  const longStart = Math.max(segmentStartMs + o.startupMs, nowMs - o.longWindowMs);
   let from = 0;
-  while (from < segment.length - 8 && segment[from].startMs < first + o.startupMs) from++;
-  const settled = segment.slice(from);
-  const settledStart = settled[0].startMs;
-  // Periodicity over everything kept: the windows then span whole periods, so a cycle adds nothing.
-  const longStart = Math.max(settledStart, nowMs - o.longWindowMs);
-  const longPoints = troughPoints(settled.filter((b) => b.startMs >= longStart), o.bucketMs, o, longStart);
-  const periodPoints = detectPeriod(longPoints.trough, o.minPeriodCorrelation, o.slopePairs);
+  while (from < buckets.min.length - 8 && buckets.startMs[from] < longStart) from++;
+  const series: Series = { startMs: buckets.startMs.subarray(from), min: buckets.min.subarray(from) };
+  const settledStart = series.startMs[0];
+  // Periodicity over the long window: the windows then span whole periods, so a cycle adds nothing.
+  const longPoints = troughPoints(series, 0, o, settledStart);
+  const longFit = theilSen(longPoints.t, longPoints.trough, o.slopePairs);
+  const periodPoints = detectPeriod(longPoints.trough, o.minPeriodCorrelation, (longFit.slope * longPoints.widthMs) / HOUR);
   const periodMs = periodPoints === null ? null : periodPoints * longPoints.widthMs;
   const whole = (span: number): number => (periodMs === null ? span : Math.max(periodMs, Math.floor(span / periodMs) * periodMs));
-  const long = assessWindow(settled, segment, o, limitBytes, Math.max(settledStart, nowMs - whole(nowMs - longStart)), periodMs);
+  const ctx: WindowContext = { series, nowMs, currentBytes, segmentStartMs, o, limitBytes, periodMs };
+  const long = assessWindow(ctx, Math.max(settledStart, nowMs - whole(nowMs - settledStart)));
   const recentSpan = periodMs === null ? o.recentWindowMs : Math.ceil(o.recentWindowMs / periodMs) * periodMs;
   if (nowMs - settledStart <= recentSpan * 1.25) return long;
-  const recent = assessWindow(settled, segment, o, limitBytes, nowMs - recentSpan, periodMs);
+  const recent = assessWindow(ctx, nowMs - recentSpan);
   return recent.score > long.score ? recent : long;
 }
 
-function assessWindow(settled: MemoryBucket[], segment: MemoryBucket[], o: LeakOptions, limitBytes: number | undefined, windowStart: number, periodMs: number | null): GrowthAssessment {
-  const last = segment[segment.length - 1];
-  const nowMs = last.startMs + o.bucketMs;
-  const ageMs = nowMs - segment[0].startMs;
-  let from = settled.length;
-  while (from > 0 && settled[from - 1].startMs >= windowStart) from--;
-  const p = troughPoints(settled.slice(from), o.bucketMs, o, windowStart);
+interface WindowContext {
+  series: Series;
+  nowMs: number;
+  currentBytes: number;
+  segmentStartMs: number;
+  o: LeakOptions;
+  limitBytes: number | undefined;
+  periodMs: number | null;
+}
+function assessWindow(ctx: WindowContext, windowStart: number): GrowthAssessment {
+  const { series, nowMs, o, limitBytes, periodMs } = ctx;
+  const ageMs = nowMs - ctx.segmentStartMs;
+  let from = series.startMs.length;
+  while (from > 0 && series.startMs[from - 1] >= windowStart) from--;
+  const p = troughPoints(series, from, o, windowStart);
   const n = p.t.length;
   const fit = theilSen(p.t, p.trough, o.slopePairs);
   const slope = fit.slope;
@@ -137,7 +160,12 @@ function assessWindow(settled: MemoryBucket[], segment: MemoryBucket[], o: LeakO
   const trendT = n >= 4 ? slope / ((sigma * Math.sqrt(12 / independent)) / spanH) : 0;
   const level = Math.max(median(p.trough), o.noiseFloorBytes);
   const relative = slope / level;
-  const sat = saturation(p.trough, sigma, independent);
+  // Saturation is judged against the point-to-point scatter, which a curve does not inflate as it
+  // inflates the residuals around a line.
+  const steps = new Float64Array(Math.max(0, n - 1));
+  for (let i = 1; i < n; i++) steps[i - 1] = p.trough[i] - p.trough[i - 1];
+  const scatter = Math.max(madSigma(steps) / Math.SQRT2, o.noiseFloorBytes / 8);
+  const sat = saturation(p.trough, scatter, (n * p.widthMs) / spacing);
   const step = stepOverLine(p.t, p.trough, fit);
   const shortFrom = p.t.findIndex((t) => t * HOUR >= windowMs - o.shortWindowMs);
   const shortSlope = shortFrom >= 0 && n - shortFrom >= 3 ? theilSen(p.t.subarray(Math.min(shortFrom, n - 4)), p.trough.subarray(Math.min(shortFrom, n - 4)), o.slopePairs).slope : slope;
@@ -149,17 +177,18 @@ function assessWindow(settled: MemoryBucket[], segment: MemoryBucket[], o: LeakO
       clamp01(Math.log(relative / o.minRelativeRatePerHour) / Math.log(3)),
       clamp01(Math.log(slope / o.minRateBytesPerHour) / Math.log(3)),
     );
-    const steady = sat.significant ? clamp01((sat.ratio - 0.2) / 0.5) : 1;
+    const steady = sat.significant ? clamp01((sat.ratio - 0.7) / 0.2) : 1;
     const notOneShift = clamp01((4 - step) / 2);
     score = 10 * evidence * rateMatters * steady * notOneShift;
   }
 
   // Current usage: the troughs of the last trough span, against the fitted line now.
-  const current = last.last;
+  const current = ctx.currentBytes;
   const recentStart = nowMs - Math.max(o.troughSpanMs, o.bucketMs);
   let currentTrough = Infinity;
-  for (let i = segment.length - 1; i >= 0 && segment[i].startMs >= recentStart; i--) currentTrough = Math.min(currentTrough, segment[i].min);
-  const trendNow = fit.intercept + (slope * windowMs) / HOUR;
+  for (let i = series.min.length - 1; i >= 0 && series.startMs[i] >= recentStart; i--) currentTrough = Math.min(currentTrough, series.min[i]);
+  // The troughs lag the samples by about half a trough span, and the newest trough by a whole one.
+  const trendNow = fit.intercept + (slope * (windowMs - o.troughSpanMs / 2)) / HOUR;
   const trendStart = fit.intercept;
   const msToLimit = limitBytes !== undefined && slope > 0 ? Math.max(0, ((limitBytes - current) / slope) * HOUR) : null;
   return {

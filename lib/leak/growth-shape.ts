@@ -7,17 +7,16 @@ import { median, theilSen } from './trend-stats';
 
 /**
  * The period of the series, in points, from the autocorrelation of the series detrended by its
- * Theil-Sen line: the highest autocorrelation past its first zero crossing, when it reaches
+ * Theil-Sen line (its slope per point given, or fitted here): the highest autocorrelation past its first zero crossing, when it reaches
  * `minCorrelation` and the series holds at least two such periods. Null when none stands out.
  */
-export function detectPeriod(y: ArrayLike<number>, minCorrelation = 0.3, maxPairs = 0): number | null {
+export function detectPeriod(y: ArrayLike<number>, minCorrelation = 0.3, slopePerPoint?: number): number | null {
   const n = y.length;
   if (n < 12) return null;
-  const x = Float64Array.from({ length: n }, (_, i) => i);
-  const fit = theilSen(x, y, maxPairs);
+  const slope = slopePerPoint ?? theilSen(Float64Array.from({ length: n }, (_, i) => i), y).slope;
   const d = new Float64Array(n);
   let mean = 0;
-  for (let i = 0; i < n; i++) mean += d[i] = y[i] - fit.slope * i;
+  for (let i = 0; i < n; i++) mean += d[i] = y[i] - slope * i;
   mean /= n;
   let var0 = 0;
   for (let i = 0; i < n; i++) var0 += (d[i] -= mean) * d[i];

@@ -79,7 +79,13 @@ export class LeakDetector {
       return out;
     }
     if (!closed) return [];
-    const a = assessGrowth(this.history.segmentBuckets(), this.options, limitBytes);
+    // Only the buckets the long window can use are read, in place.
+    const o = this.options;
+    const minima = this.history.minima;
+    const segmentStartMs = this.history.segment?.startMs ?? tMs;
+    const all = minima.since(-Infinity);
+    const nowMs = all.startMs.length ? all.startMs[all.startMs.length - 1] + o.bucketMs : tMs;
+    const a = assessGrowth(minima.since(nowMs - o.longWindowMs - o.bucketMs), segmentStartMs, nowMs, bytes, o, limitBytes);
     this.last = a;
     if (!a) return [];
     return this.step(tMs, a);

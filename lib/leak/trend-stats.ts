@@ -42,16 +42,28 @@ export function medianInPlace(values: Float64Array, length = values.length): num
   return (lower + upper) / 2;
 }
 
+// Scratch space reused by every call (the detector runs on one thread, calls do not nest).
+let medianScratch = new Float64Array(256);
+
+function scratchOf(n: number): Float64Array {
+  if (medianScratch.length < n) medianScratch = new Float64Array(2 * n);
+  return medianScratch;
+}
+
 export function median(values: ArrayLike<number>): number {
-  return medianInPlace(Float64Array.from(values));
+  const n = values.length;
+  const s = scratchOf(n);
+  for (let i = 0; i < n; i++) s[i] = values[i];
+  return medianInPlace(s, n);
 }
 
 /** Median absolute deviation from the median, scaled by 1.4826 to estimate a normal sigma. */
 export function madSigma(values: ArrayLike<number>): number {
   const m = median(values);
-  const dev = new Float64Array(values.length);
-  for (let i = 0; i < values.length; i++) dev[i] = Math.abs(values[i] - m);
-  return 1.4826 * medianInPlace(dev);
+  const n = values.length;
+  const s = scratchOf(n);
+  for (let i = 0; i < n; i++) s[i] = Math.abs(values[i] - m);
+  return 1.4826 * medianInPlace(s, n);
 }
 
 export interface LineFit {
@@ -87,9 +99,9 @@ export function theilSen(x: ArrayLike<number>, y: ArrayLike<number>, maxPairs = 
     }
   }
   const slope = m ? medianInPlace(pairScratch, m) : 0;
-  const resid = new Float64Array(n);
+  const resid = scratchOf(n);
   for (let i = 0; i < n; i++) resid[i] = y[i] - slope * x[i];
-  return { slope, intercept: medianInPlace(resid) };
+  return { slope, intercept: medianInPlace(resid, n) };
 }
 
 export interface MannKendall {
