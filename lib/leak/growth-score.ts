@@ -8,7 +8,7 @@
  * (growth rate against the process's own size), it is not levelling off (saturation), it is not one
  * level shift, and, when the series is periodic, the trend is measured over whole periods.
  */
-import { detectPeriod, saturation, stepOverLine } from './growth-shape';
+import { detectPeriod, growthOnset, saturation, stepOverLine } from './growth-shape';
 import type { LeakOptions } from './leak-options';
 import { madSigma, median, theilSen } from './trend-stats';
 
@@ -121,9 +121,19 @@ export function assessGrowth(buckets: Series, segmentStartMs: number, nowMs: num
   const whole = (span: number): number => (periodMs === null ? span : Math.max(periodMs, Math.floor(span / periodMs) * periodMs));
   const ctx: WindowContext = { series, nowMs, currentBytes, segmentStartMs, o, limitBytes, periodMs };
   const long = assessWindow(ctx, Math.max(settledStart, nowMs - whole(nowMs - settledStart)));
-  const recentSpan = periodMs === null ? o.recentWindowMs : Math.ceil(o.recentWindowMs / periodMs) * periodMs;
-  if (nowMs - settledStart <= recentSpan * 1.25) return long;
-  const recent = assessWindow(ctx, nowMs - recentSpan);
+  // A periodic series is judged over whole periods only; otherwise also from where growth began,
+  // when that is not the start of the window: one more look at the data, so it needs stronger
+  // evidence (t above 4, not 3), against the wander of the troughs before it.
+  if (periodMs !== null) return long;
+  const minAfter = Math.max(8, Math.ceil(o.recentWindowMs / longPoints.widthMs));
+  // The onset is sought within the last few hours only, so that an old warm-up does not bend the fit.
+  let searchFrom = 0;
+  while (searchFrom < longPoints.t.length && settledStart + longPoints.t[searchFrom] * HOUR < nowMs - o.onsetSearchMs) searchFrom++;
+  const local = longPoints.t.length - searchFrom;
+  const onset = local > minAfter + 4 ? searchFrom + growthOnset(longPoints.t.subarray(searchFrom), longPoints.trough.subarray(searchFrom), minAfter) : 0;
+  if (onset < 4) return long;
+  const before = residualSigma(longPoints.t.subarray(0, onset), longPoints.trough.subarray(0, onset), o);
+  const recent = assessWindow({ ...ctx, noiseFloor: before, extraT: 1 }, settledStart + longPoints.t[onset] * HOUR - longPoints.widthMs / 2);
   return recent.score > long.score ? recent : long;
 }
 
@@ -135,6 +145,32 @@ interface WindowContext {
   o: LeakOptions;
   limitBytes: number | undefined;
   periodMs: number | null;
+  /** A lower bound for the window's noise (bytes), from the baseline before it. */
+  noiseFloor?: number;
+  /** Evidence the window needs beyond the long window's (t statistic). */
+  extraT?: number;
+}
+
+/**
+ * The trend of a periodic series from the differences of points one period (`lag` points) apart:
+ * their median over the period is the slope (the cycle cancels out of each difference), and their
+ * scatter gives its t statistic, one independent difference per trough span.
+ */
+function seasonalTrend(p: Points, lag: number, spacingMs: number): { slope: number; t: number } {
+  const m = p.t.length - lag;
+  const d = new Float64Array(m);
+  for (let i = 0; i < m; i++) d[i] = (p.trough[i + lag] - p.trough[i]) / (p.t[i + lag] - p.t[i]);
+  const slope = median(d);
+  const spread = madSigma(d);
+  const independent = Math.max(2, (m * p.widthMs) / spacingMs);
+  return { slope, t: spread > 0 ? slope / ((1.2533 * spread) / Math.sqrt(independent)) : slope > 0 ? Infinity : 0 };
+}
+
+function residualSigma(t: Float64Array, y: Float64Array, o: LeakOptions): number {
+  const fit = theilSen(t, y, o.slopePairs);
+  const r = new Float64Array(t.length);
+  for (let i = 0; i < t.length; i++) r[i] = y[i] - fit.intercept - fit.slope * t[i];
+  return madSigma(r);
 }
 function assessWindow(ctx: WindowContext, windowStart: number): GrowthAssessment {
   const { series, nowMs, o, limitBytes, periodMs } = ctx;
@@ -144,20 +180,25 @@ function assessWindow(ctx: WindowContext, windowStart: number): GrowthAssessment
   const p = troughPoints(series, from, o, windowStart);
   const n = p.t.length;
   const fit = theilSen(p.t, p.trough, o.slopePairs);
-  const slope = fit.slope;
   const windowMs = nowMs - windowStart;
+  const spacing = Math.max(p.widthMs, o.troughSpanMs);
+  const lag = periodMs === null ? 0 : Math.round(periodMs / p.widthMs);
+  const seasonal = lag > 0 && n - lag >= 6 ? seasonalTrend(p, lag, spacing) : undefined;
+  // A periodic series: the slope from differences one period apart, which the cycle cancels out of.
+  const slope = seasonal ? seasonal.slope : fit.slope;
+  if (seasonal) fit.intercept = median(Float64Array.from(p.t, (t, i) => p.trough[i] - slope * t));
+  fit.slope = slope;
   const resid = new Float64Array(n);
   for (let i = 0; i < n; i++) resid[i] = p.trough[i] - (fit.intercept + slope * p.t[i]);
   const noise = madSigma(resid);
   const growth = (slope * windowMs) / HOUR;
   // Neighbouring troughs share their minimum: one independent value per trough span, fewer still
   // when the residuals wander (AR(1) correction from their autocorrelation one span apart).
-  const spacing = Math.max(p.widthMs, o.troughSpanMs);
   const wander = lagCorrelation(resid, Math.max(1, Math.round(spacing / p.widthMs)));
   const independent = Math.max(2, ((n * p.widthMs) / spacing) * ((1 - wander) / (1 + wander)));
-  const sigma = Math.max(noise, o.noiseFloorBytes / 8);
+  const sigma = Math.max(noise, o.noiseFloorBytes / 8, ctx.noiseFloor ?? 0);
   const spanH = Math.max(p.t[n - 1] - p.t[0], p.widthMs / HOUR);
-  const trendT = n >= 4 ? slope / ((sigma * Math.sqrt(12 / independent)) / spanH) : 0;
+  const trendT = seasonal ? seasonal.t : n >= 4 ? slope / ((sigma * Math.sqrt(12 / independent)) / spanH) : 0;
   const level = Math.max(median(p.trough), o.noiseFloorBytes);
   const relative = slope / level;
   // Saturation is judged against the point-to-point scatter, which a curve does not inflate as it
@@ -165,19 +206,22 @@ function assessWindow(ctx: WindowContext, windowStart: number): GrowthAssessment
   const steps = new Float64Array(Math.max(0, n - 1));
   for (let i = 1; i < n; i++) steps[i - 1] = p.trough[i] - p.trough[i - 1];
   const scatter = Math.max(madSigma(steps) / Math.SQRT2, o.noiseFloorBytes / 8);
-  const sat = saturation(p.trough, scatter, (n * p.widthMs) / spacing);
-  const step = stepOverLine(p.t, p.trough, fit);
+  // Thirds and steps of a periodic series reflect the cycle, not the trend: not used there.
+  const sat = seasonal ? { ratio: 1, significant: false } : saturation(p.trough, scatter, (n * p.widthMs) / spacing);
+  const step = seasonal ? 1 : stepOverLine(p.t, p.trough, fit);
   const shortFrom = p.t.findIndex((t) => t * HOUR >= windowMs - o.shortWindowMs);
   const shortSlope = shortFrom >= 0 && n - shortFrom >= 3 ? theilSen(p.t.subarray(Math.min(shortFrom, n - 4)), p.trough.subarray(Math.min(shortFrom, n - 4)), o.slopePairs).slope : slope;
 
   let score = 0;
   if (slope > 0) {
-    const evidence = clamp01((trendT - 3) / 2);
+    const evidence = clamp01((trendT - 3 - (ctx.extraT ?? 0)) / 2);
     const rateMatters = Math.min(
       clamp01(Math.log(relative / o.minRelativeRatePerHour) / Math.log(3)),
       clamp01(Math.log(slope / o.minRateBytesPerHour) / Math.log(3)),
     );
-    const steady = sat.significant ? clamp01((sat.ratio - 0.7) / 0.2) : 1;
+    // Levelling off (ratio well under 1) is saturation; a sharp speed-up (ratio well over 1) is a
+    // ramp that began inside the window, judged once the window is the ramp.
+    const steady = !sat.significant ? 1 : sat.ratio < 1 ? clamp01((sat.ratio - 0.7) / 0.2) : clamp01((2 - sat.ratio) / 0.6);
     const notOneShift = clamp01((4 - step) / 2);
     score = 10 * evidence * rateMatters * steady * notOneShift;
   }

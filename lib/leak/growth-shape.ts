@@ -8,7 +8,8 @@ import { median, theilSen } from './trend-stats';
 /**
  * The period of the series, in points, from the autocorrelation of the series detrended by its
  * Theil-Sen line (its slope per point given, or fitted here): the highest autocorrelation past its first zero crossing, when it reaches
- * `minCorrelation` and the series holds at least two such periods. Null when none stands out.
+ * `minCorrelation` and the series holds at least two and a half such periods (one step, detrended,
+ * looks like half a cycle; several cycles do not). Null when none stands out.
  */
 export function detectPeriod(y: ArrayLike<number>, minCorrelation = 0.3, slopePerPoint?: number): number | null {
   const n = y.length;
@@ -21,7 +22,7 @@ export function detectPeriod(y: ArrayLike<number>, minCorrelation = 0.3, slopePe
   let var0 = 0;
   for (let i = 0; i < n; i++) var0 += (d[i] -= mean) * d[i];
   if (var0 <= 0) return null;
-  const maxLag = Math.floor(n / 2);
+  const maxLag = Math.floor(n / 2.5);
   let crossed = false;
   let best = -1;
   let bestLag = 0;
@@ -45,14 +46,15 @@ export function detectPeriod(y: ArrayLike<number>, minCorrelation = 0.3, slopePe
 export interface Saturation {
   /** Growth between the medians of the newer two thirds over that of the older two (1 = steady). */
   ratio: number;
-  /** True when the slowdown stands out of the noise of the three medians. */
+  /** True when the change of pace (slowdown or speed-up) stands out of the noise of the three medians. */
   significant: boolean;
 }
 
 /**
  * Saturation test: a growth that levels off (an exponential approach, a fill that stops) rises less
  * from the middle third of the window to the newest than from the oldest to the middle; a leak rises
- * the same. Medians of thirds, so that one step or one outlier does not decide it; the slowdown is
+ * the same. A rise that speeds up sharply inside the window (flat, then a ramp) has not lasted long
+ * enough to be judged as a trend: the caller treats a significant speed-up as such. Medians of thirds, so that one step or one outlier does not decide it; the slowdown is
  * significant when it exceeds twice its standard error (`noise` per independent point, `independent`
  * points in the window).
  */
@@ -65,11 +67,12 @@ export function saturation(y: Float64Array, noise: number, independent: number):
   const m3 = third(2);
   const older = m2 - m1;
   const newer = m3 - m2;
-  if (older <= 0) return { ratio: newer > 0 ? 1 : 0, significant: false };
   // Standard error of a median of k independent normal values: 1.2533 sigma / sqrt(k); the
   // difference of the two increments involves m1 + m3 - 2 m2: sqrt(6) of one median's error.
   const se = (1.2533 * noise * Math.sqrt(6)) / Math.sqrt(Math.max(1, independent / 3));
-  return { ratio: newer / older, significant: older - newer > 2 * se };
+  const significant = Math.abs(older - newer) > 2 * se;
+  if (older <= 0) return { ratio: newer > 0 ? Infinity : 0, significant };
+  return { ratio: newer / older, significant };
 }
 
 /**
@@ -93,4 +96,31 @@ export function stepOverLine(t: Float64Array, y: Float64Array, line: { slope: nu
   for (let k = 3; k <= n - 3; k++) best = Math.min(best, sse(0, k) + sse(k, n));
   if (best <= 0) return lineSse > 0 ? Infinity : 1;
   return lineSse / best;
+}
+
+/**
+ * Where growth began: the hinge h of the model y = a + b * max(0, t - t[h]) (flat, then a straight
+ * rise) that leaves the least squared residual, with at least `minAfter` points after it. 0 when the
+ * rise spans the whole series. A leak that began late in a long-running process is then measured
+ * from its onset, not diluted by the flat hours before it.
+ */
+export function growthOnset(t: Float64Array, y: Float64Array, minAfter: number): number {
+  const n = t.length;
+  let best = 0;
+  let bestSse = Infinity;
+  for (let h = 0; h <= n - minAfter; h++) {
+    let sz = 0, sy = 0, szz = 0, szy = 0, syy = 0;
+    for (let i = 0; i < n; i++) {
+      const z = t[i] > t[h] ? t[i] - t[h] : 0;
+      sz += z; sy += y[i]; szz += z * z; szy += z * y[i]; syy += y[i] * y[i];
+    }
+    const vz = szz - (sz * sz) / n;
+    const cov = szy - (sz * sy) / n;
+    const sse = syy - (sy * sy) / n - (vz > 0 ? (cov * cov) / vz : 0);
+    if (h === 0 || sse < bestSse * (1 - 1e-9)) {
+      bestSse = sse;
+      best = h;
+    }
+  }
+  return best;
 }

@@ -13,8 +13,10 @@ export interface LeakOptions extends HistoryLimits {
   startupMs: number;
   /** The long window the score looks at (shorter while the segment is younger). */
   longWindowMs: number;
-  /** The recent window, scored beside the long one so that a late leak is not diluted. */
+  /** The shortest span after an onset of growth that is scored beside the long window (a late leak). */
   recentWindowMs: number;
+  /** How far back the onset of a late rise is sought. */
+  onsetSearchMs: number;
   /** The short window of the reported current growth rate. */
   shortWindowMs: number;
   /** Troughs: the lowest value within this span around each point (covers GC periods up to it). */
@@ -49,8 +51,9 @@ export const defaultLeakOptions: LeakOptions = {
   ...defaultHistoryLimits,
   minAgeMs: 45 * MIN,
   startupMs: 10 * MIN,
-  longWindowMs: 8 * HOUR,
-  recentWindowMs: 2 * HOUR,
+  longWindowMs: 12 * HOUR,
+  recentWindowMs: 60 * MIN,
+  onsetSearchMs: 4 * HOUR,
   shortWindowMs: 1 * HOUR,
   troughSpanMs: 10 * MIN,
   maxPoints: 60,
@@ -61,13 +64,13 @@ export const defaultLeakOptions: LeakOptions = {
   scoreThreshold: 6,
   clearThreshold: 3,
   resolveAfterMs: 1 * HOUR,
-  minGrowthBytes: 2 * MiB,
+  minGrowthBytes: 1 * MiB,
   minRateBytesPerHour: 0.25 * MiB,
   horizonMs: 30 * 24 * HOUR,
   minPersistence: 0.35,
 };
 
-const durationKeys = ['bucketMs', 'minAgeMs', 'startupMs', 'longWindowMs', 'recentWindowMs', 'shortWindowMs', 'troughSpanMs', 'horizonMs', 'resolveAfterMs'] as const;
+const durationKeys = ['bucketMs', 'minAgeMs', 'startupMs', 'longWindowMs', 'recentWindowMs', 'onsetSearchMs', 'shortWindowMs', 'troughSpanMs', 'horizonMs', 'resolveAfterMs'] as const;
 
 /**
  * Options with every duration divided by `factor` and every rate multiplied by it: runs the detector
