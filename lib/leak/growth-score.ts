@@ -228,9 +228,16 @@ function assessWindow(ctx: WindowContext, windowStart: number): GrowthAssessment
 
   // Current usage: the troughs of the last trough span, against the fitted line now.
   const current = ctx.currentBytes;
-  const recentStart = nowMs - Math.max(o.troughSpanMs, o.bucketMs);
-  let currentTrough = Infinity;
-  for (let i = series.min.length - 1; i >= 0 && series.startMs[i] >= recentStart; i--) currentTrough = Math.min(currentTrough, series.min[i]);
+  const troughBefore = (endMs: number): number => {
+    let lo = Infinity;
+    for (let i = series.min.length - 1; i >= 0 && series.startMs[i] >= endMs - Math.max(o.troughSpanMs, o.bucketMs); i--) if (series.startMs[i] < endMs) lo = Math.min(lo, series.min[i]);
+    return lo;
+  };
+  const currentTrough = troughBefore(nowMs + 1);
+  // Still growing now: the troughs rose over the last confirmation span by at least half what the
+  // fitted rate says (less the point-to-point scatter); a ramp that has stopped is not confirmed.
+  const earlier = troughBefore(nowMs - o.confirmSpanMs + 1);
+  const growingNow = earlier === Infinity || currentTrough - earlier >= (slope * o.confirmSpanMs) / HOUR / 2 - 2 * scatter;
   // The troughs lag the samples by about half a trough span, and the newest trough by a whole one.
   const trendNow = fit.intercept + (slope * (windowMs - o.troughSpanMs / 2)) / HOUR;
   const trendStart = fit.intercept;
@@ -254,7 +261,7 @@ function assessWindow(ctx: WindowContext, windowStart: number): GrowthAssessment
     trend: { windowStartMs: windowStart, intercept: fit.intercept, slopeBytesPerHour: slope },
     checks: {
       // The grown memory is still held now: usage has not fallen back towards where the window began.
-      currentOnTrend: currentTrough >= trendNow - 3 * noise - o.noiseFloorBytes / 2 && currentTrough >= trendStart + growth / 2,
+      currentOnTrend: currentTrough >= trendNow - 3 * noise - o.noiseFloorBytes / 2 && currentTrough >= trendStart + growth / 2 && growingNow,
       minGrowth: growth >= o.minGrowthBytes,
       minRate: slope >= o.minRateBytesPerHour,
       withinHorizon: limitBytes === undefined ? true : msToLimit !== null && msToLimit <= o.horizonMs,

@@ -41,6 +41,8 @@ export interface LeakOptions extends HistoryLimits {
   minGrowthBytes: number;
   /** Confirmation (and the score's rate factor): growth rate at least this. */
   minRateBytesPerHour: number;
+  /** Confirmation: the troughs rose over this last span by at least half the fitted rate. */
+  confirmSpanMs: number;
   /** Confirmation: the projected time to the memory limit within this. */
   horizonMs: number;
   /** Confirmation: the newest third of the window grows at least this share of the window's rate. */
@@ -66,11 +68,12 @@ export const defaultLeakOptions: LeakOptions = {
   resolveAfterMs: 1 * HOUR,
   minGrowthBytes: 1 * MiB,
   minRateBytesPerHour: 0.25 * MiB,
+  confirmSpanMs: 30 * MIN,
   horizonMs: 30 * 24 * HOUR,
   minPersistence: 0.35,
 };
 
-const durationKeys = ['bucketMs', 'minAgeMs', 'startupMs', 'longWindowMs', 'recentWindowMs', 'onsetSearchMs', 'shortWindowMs', 'troughSpanMs', 'horizonMs', 'resolveAfterMs'] as const;
+const durationKeys = ['bucketMs', 'minAgeMs', 'startupMs', 'longWindowMs', 'recentWindowMs', 'onsetSearchMs', 'shortWindowMs', 'troughSpanMs', 'horizonMs', 'resolveAfterMs', 'confirmSpanMs'] as const;
 
 /**
  * Options with every duration divided by `factor` and every rate multiplied by it: runs the detector

@@ -57,7 +57,7 @@ else {
   for (const e of eve) lines.push(`EVE ${e.series.padEnd(11)} ${e.verdict}, firing since ${e.detectedAtMin ?? '-'} min, final score ${e.score}, alerts ${e.alerts}`);
   lines.push(
     `cost per sample: ${cost.sampledUsPerSample.toFixed(2)} us (Theil-Sen on at most ${cost.slopePairs} pairs) vs ${cost.exactUsPerSample.toFixed(2)} us (every pair), ` +
-      `${cost.samples} samples; verdicts identical ${cost.sameVerdicts}/${cost.traces}, final slopes within ${(100 * cost.maxSlopeDifference).toFixed(1)} % (or ${(cost.maxSlopeDifferenceBytes / MiB).toFixed(2)} MiB/h)`,
+      `${cost.samples} samples (CPU time); verdicts identical ${cost.sameVerdicts}/${cost.traces}, alerts identical ${cost.sameAlerts}/${cost.traces}, final slopes within ${(100 * cost.maxSlopeDifference).toFixed(1)} % (or ${(cost.maxSlopeDifferenceBytes / MiB).toFixed(2)} MiB/h)`,
   );
   lines.push(`targets: ${JSON.stringify(targets)}`);
   process.stdout.write(lines.join('\n') + '\n');
