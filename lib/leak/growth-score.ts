@@ -172,6 +172,7 @@ function residualSigma(t: Float64Array, y: Float64Array, o: LeakOptions): number
   for (let i = 0; i < t.length; i++) r[i] = y[i] - fit.intercept - fit.slope * t[i];
   return madSigma(r);
 }
+
 function assessWindow(ctx: WindowContext, windowStart: number): GrowthAssessment {
   const { series, nowMs, o, limitBytes, periodMs } = ctx;
   const ageMs = nowMs - ctx.segmentStartMs;
