@@ -13,6 +13,7 @@ export interface AgentMetrics {
   leakScore: Gauge<'pid' | 'name'>;
   leakAlerts: Counter<'kind'>;
   leakWatched: Gauge;
+  leakFiring: Gauge<'target'>;
 }
 
 export function createMetrics(): AgentMetrics {
@@ -30,7 +31,8 @@ export function createMetrics(): AgentMetrics {
     nvramBadSectors: new Gauge({ name: 'salvor_nvram_bad_sectors', help: 'bad sectors found by the last NVRAM check', registers: r }),
     nvramChecks: new Counter({ name: 'salvor_nvram_checks_total', help: 'NVRAM checks by result (clean, recovered, uncorrected, error)', labelNames: ['result'], registers: r }),
     leakScore: new Gauge({ name: 'salvor_leak_score', help: 'memory growth pattern score 0..10 of a watched process', labelNames: ['pid', 'name'], registers: r }),
-    leakAlerts: new Counter({ name: 'salvor_leak_alerts_total', help: 'leak events (suspect, confirmed, cleared)', labelNames: ['kind'], registers: r }),
+    leakAlerts: new Counter({ name: 'salvor_leak_alerts_total', help: 'leak events (suspect, confirmed, resolved, cleared)', labelNames: ['kind'], registers: r }),
     leakWatched: new Gauge({ name: 'salvor_leak_watched', help: 'processes and cgroups watched for leaks', registers: r }),
+    leakFiring: new Gauge({ name: 'salvor_leak_alert_firing', help: '1 while a leak alert fires for the target, 0 once it resolved', labelNames: ['target'], registers: r }),
   };
 }

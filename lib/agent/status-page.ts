@@ -19,7 +19,18 @@ interface WatchedProcess {
   name: string;
   score: number;
   state: string;
+  alert?: { firedAtMs: number } | null;
+  lastResolved?: { firedAtMs: number; resolvedAtMs: number | null } | null;
   samples: [number, number][];
+}
+
+const when = (ms: number): string => new Date(ms).toISOString().replace('.000Z', 'Z');
+
+/** The alert's life in one line: firing since, or the last one that resolved. */
+function alertLine(w: WatchedProcess): string {
+  if (w.alert) return `<p class="alert firing">alert firing since ${esc(when(w.alert.firedAtMs))}</p>`;
+  if (w.lastResolved?.resolvedAtMs) return `<p class="alert resolved">last alert fired ${esc(when(w.lastResolved.firedAtMs))}, resolved ${esc(when(w.lastResolved.resolvedAtMs))}</p>`;
+  return '';
 }
 
 const esc = (v: unknown): string => String(v ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -84,7 +95,7 @@ function leakSection(c: CapabilityReport | undefined): string {
     ? watched
         .map(
           (w) =>
-            `<div class="proc" data-key="${esc(w.key)}"><h3>${esc(w.name)} <small>${esc(w.key)}</small></h3><p>score <b class="score">${w.score.toFixed(1)}</b> / 10, ${esc(w.state)}${w.samples.length ? `, now ${mib(w.samples[w.samples.length - 1][1])}` : ''}</p>${memoryChart(w.samples)}</div>`,
+            `<div class="proc" data-key="${esc(w.key)}"><h3>${esc(w.name)} <small>${esc(w.key)}</small></h3><p>score <b class="score">${w.score.toFixed(1)}</b> / 10, ${esc(w.state)}${w.samples.length ? `, now ${mib(w.samples[w.samples.length - 1][1])}` : ''}</p>${alertLine(w)}${memoryChart(w.samples)}</div>`,
         )
         .join('')
     : '<p>no process watched</p>';
@@ -104,7 +115,7 @@ export function renderStatusPage(s: DaemonStatus): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="5"><title>salvor on ${esc(hostname())}</title>
 <style>body{font:14px system-ui,sans-serif;margin:1.5em;color:#24292e}table{border-collapse:collapse}td,th{border:1px solid #d1d5da;padding:3px 8px;text-align:left}
-.cap-running .state{color:#22863a}.cap-backoff .state,.cap-unhealthy .state{color:#cb2431}.proc{display:inline-block;margin:0 1em 1em 0;vertical-align:top}h3{margin:.2em 0}</style></head>
+.cap-running .state{color:#22863a}.cap-backoff .state,.cap-unhealthy .state{color:#cb2431}.firing{color:#cb2431}.proc{display:inline-block;margin:0 1em 1em 0;vertical-align:top}h3{margin:.2em 0}</style></head>
 <body><h1>salvor</h1>
 <p id="summary">${esc(s.summary)} · version ${esc(s.version)} · pid ${s.pid} · up ${s.uptimeS} s · state ${esc(s.stateDir)} · config ${esc(s.config ?? 'embedded default')}</p>
 <section id="capabilities"><h2>Capabilities</h2><table><tr><th>capability</th><th>state</th><th>restarts</th><th>last event</th><th>last error</th></tr>${capabilityRows(s.capabilities)}</table></section>

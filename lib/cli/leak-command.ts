@@ -78,7 +78,7 @@ export function registerLeak(program: Command, platform: CliPlatform): void {
   const leak = program
     .command('leak')
     .description('memory leak detection: growth-pattern score, prediction, confirmation against current usage, alert')
-    .addHelpText('after', '\nEvents (--json): one JSON object per line: suspect, confirmed, cleared (sample with --verbose). See docs/leak.md.');
+    .addHelpText('after', '\nEvents (--json): one JSON object per line: suspect, confirmed (an alert fires), resolved (it stops), cleared (sample with --verbose). See docs/leak.md.');
 
   verb<WatchOpts>(
     leak
@@ -89,8 +89,8 @@ export function registerLeak(program: Command, platform: CliPlatform): void {
       .option('--all', 'watch every process with anonymous memory (rescanned each minute at 5 s)')
       .addOption(new Option('--interval <s>', 'seconds between samples').default(5).argParser(seconds))
       .option('--verbose', 'also print a sample event per target per interval')
-      .option('--exec <command>', 'run this shell command for each confirmed leak (event JSON on stdin and in $SALVOR_LEAK_EVENT)')
-      .option('--webhook <url>', 'POST each confirmed leak as JSON to this http:// URL')
+      .option('--exec <command>', 'run this shell command when an alert fires and when it resolves (event JSON on stdin and in $SALVOR_LEAK_EVENT)')
+      .option('--webhook <url>', 'POST each alert firing and resolving as JSON to this http:// URL')
       .option('--chart-dir <dir>', 'write an SVG chart of each confirmed leak into this directory'),
     (o, out) => watch(o, out, platform),
   );
@@ -116,9 +116,11 @@ export function registerLeak(program: Command, platform: CliPlatform): void {
           throw SalvorError.fromNode(e, o.svg);
         }
       }
-      const { verdict, score, detectedAtMs, slopeBytesPerHour } = analysis;
-      out.result({ verdict, score, detectedAtMs, slopeBytesPerHour }, () =>
-        `${verdict}: score ${score}${detectedAtMs !== null ? `, detected at ${(detectedAtMs / 60_000).toFixed(1)} min` : ''}, trend ${mib(slopeBytesPerHour)}/h`,
+      const { verdict, score, detectedAtMs, slopeBytesPerHour, alerts } = analysis;
+      const minutes = (ms: number): string => `${(ms / 60_000).toFixed(1)} min`;
+      out.result({ verdict, score, detectedAtMs, slopeBytesPerHour, alerts }, () =>
+        `${verdict}: score ${score}${detectedAtMs !== null ? `, firing since ${minutes(detectedAtMs)}` : ''}, trend ${mib(slopeBytesPerHour)}/h` +
+        (alerts.length ? `; alerts: ${alerts.map((a) => `${minutes(a.firedAtMs)}-${a.resolvedAtMs === null ? 'end' : minutes(a.resolvedAtMs)}`).join(', ')}` : ''),
       );
       return Exit.ok;
     },

@@ -1,13 +1,14 @@
 /**
- * Where a confirmed leak goes beyond the event stream: an exec hook (a shell command that gets the
- * event as JSON on stdin and in $SALVOR_LEAK_EVENT) and a webhook (an HTTP POST of the JSON).
+ * Where a leak alert goes beyond the event stream, when it fires and when it resolves: an exec hook
+ * (a shell command that gets the event as JSON on stdin and in $SALVOR_LEAK_EVENT) and a webhook (an
+ * HTTP POST of the JSON).
  * Both are bounded by a timeout and never throw: a failure comes back as a message.
  */
 import { spawn } from 'node:child_process';
 import { request } from 'node:http';
 
 export interface AlertHooks {
-  /** Shell command run for each confirmed leak. */
+  /** Shell command run when an alert fires and when it resolves. */
   exec?: string;
   /** http:// URL the event is POSTed to. */
   webhook?: string;

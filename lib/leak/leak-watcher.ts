@@ -1,8 +1,9 @@
 /**
  * The leak watcher the daemon and `salvor leak watch` run: samples every target each interval from
  * an injected MemorySource on an injected clock, feeds one LeakDetector per target, and emits plain
- * JSON-able events: 'sample' (each reading), 'suspect', 'confirmed', 'cleared', and 'warning'
- * (a hook or a chart that failed). `snapshot()` gives each target's state and recent history.
+ * JSON-able events: 'sample' (each reading), 'suspect', 'confirmed' (an alert fires), 'resolved'
+ * (it stops: the growth stopped, or the process restarted or exited), 'cleared' (a suspect that was
+ * not confirmed), and 'warning' (a hook or a chart that failed). `snapshot()` gives each target's state and recent history.
  */
 import { EventEmitter } from 'node:events';
 import { writeFileSync } from 'node:fs';
@@ -28,7 +29,7 @@ export interface LeakWatcherOptions {
   snapshotSamples?: number;
 }
 
-export type LeakEventName = 'sample' | 'suspect' | 'confirmed' | 'cleared' | 'warning';
+export type LeakEventName = 'sample' | 'suspect' | 'confirmed' | 'resolved' | 'cleared' | 'warning';
 
 /** Every event: which target, when, and what it found. Plain data: JSON.stringify prints it whole. */
 export interface LeakEvent {
@@ -46,6 +47,9 @@ export interface LeakEvent {
   limitBytes?: number;
   checks?: Record<string, boolean>;
   reason?: string;
+  /** For confirmed and resolved: when the alert fired; for resolved: when it resolved. */
+  firedAtMs?: number;
+  resolvedAtMs?: number;
   smaps?: { anonymousBytes: number; swapBytes: number };
   chart?: string;
   message?: string;
@@ -66,6 +70,9 @@ export interface TargetSnapshot {
   cgroup?: string;
   name: string;
   state: LeakState;
+  /** The alert firing now (null when none), and the last one that resolved. */
+  alert: { firedAtMs: number; resolvedAtMs: number | null } | null;
+  lastResolved: { firedAtMs: number; resolvedAtMs: number | null } | null;
   score: number | null;
   bytes: number | null;
   metric: MemoryReading['metric'] | null;
@@ -83,7 +90,7 @@ export class LeakWatcher extends EventEmitter {
   private running = false;
   private ticks = 0;
   private inFlight: Promise<void> | undefined;
-  private readonly counts = { samples: 0, suspect: 0, confirmed: 0, cleared: 0 };
+  private readonly counts = { samples: 0, suspect: 0, confirmed: 0, resolved: 0, cleared: 0 };
 
   constructor(
     private readonly options: LeakWatcherOptions,
@@ -155,14 +162,20 @@ export class LeakWatcher extends EventEmitter {
     }
   }
 
-  /** A target that can no longer be read: a suspect is cleared; a process found by --all is dropped. */
+  /** A target that can no longer be read: its alert resolves, a suspect is cleared; a process found by --all is dropped. */
   private gone(w: Watched, now: number): void {
-    if (w.detector.state !== 'watching') {
-      this.counts.cleared++;
-      this.emitEvent({ ...this.base(w, now), event: 'cleared', reason: 'exit' });
+    for (const tr of w.detector.end(now, 'exit')) {
+      this.counts[tr.kind]++;
+      const event: LeakEvent = { ...this.base(w, now), event: tr.kind, reason: 'exit' };
+      if (tr.kind === 'resolved') Object.assign(event, { firedAtMs: tr.firedAtMs, resolvedAtMs: now });
+      this.emitEvent(event);
+      if (tr.kind === 'resolved' && this.options.hooks) void this.fireHooks(w, event);
     }
     if (!w.explicit) this.watched.delete(w.key);
-    else if (w.detector.state !== 'watching') w.detector = new LeakDetector(this.detectorOptions);
+  }
+
+  private async fireHooks(w: Watched, event: LeakEvent): Promise<void> {
+    for (const failure of await fireAlertHooks(this.options.hooks as AlertHooks, event)) this.warn(w.key, failure);
   }
 
   private async transition(w: Watched, tr: LeakTransition, r: MemoryReading): Promise<void> {
@@ -176,6 +189,8 @@ export class LeakWatcher extends EventEmitter {
       ...(a ? { slopeBytesPerHour: Math.round(a.slopeBytesPerHour), msToLimit: a.msToLimit === null ? null : Math.round(a.msToLimit), checks: { ...a.checks } } : {}),
       ...(r.limitBytes !== undefined ? { limitBytes: r.limitBytes } : {}),
       ...(tr.reason ? { reason: tr.reason } : {}),
+      ...(tr.kind === 'confirmed' ? { firedAtMs: tr.tMs } : {}),
+      ...(tr.kind === 'resolved' ? { firedAtMs: tr.firedAtMs, resolvedAtMs: tr.tMs } : {}),
     };
     this.counts[tr.kind]++;
     if (tr.kind === 'confirmed') {
@@ -184,9 +199,8 @@ export class LeakWatcher extends EventEmitter {
       if (this.options.chartDir) event.chart = this.writeChart(w, tr);
     }
     this.emitEvent(event);
-    if (tr.kind === 'confirmed' && this.options.hooks) {
-      for (const failure of await fireAlertHooks(this.options.hooks, event)) this.warn(w.key, failure);
-    }
+    // The hooks hear both ends of an alert's life, as a Prometheus receiver hears firing and resolved.
+    if ((tr.kind === 'confirmed' || tr.kind === 'resolved') && this.options.hooks) await this.fireHooks(w, event);
   }
 
   private writeChart(w: Watched, tr: LeakTransition): string | undefined {
@@ -222,7 +236,7 @@ export class LeakWatcher extends EventEmitter {
   }
 
   /** Per-target state and recent history (for a status page chart), plus counters. */
-  snapshot(): { tMs: number; intervalMs: number; counts: { samples: number; suspect: number; confirmed: number; cleared: number }; targets: TargetSnapshot[] } {
+  snapshot(): { tMs: number; intervalMs: number; counts: { samples: number; suspect: number; confirmed: number; resolved: number; cleared: number }; targets: TargetSnapshot[] } {
     const keep = this.options.snapshotSamples ?? 120;
     const targets = [...this.watched.values()].map((w): TargetSnapshot => {
       const a = w.detector.assessment;
@@ -232,6 +246,8 @@ export class LeakWatcher extends EventEmitter {
         ...(w.target.kind === 'pid' ? { pid: w.target.pid } : { cgroup: w.target.path }),
         name: w.name,
         state: w.detector.state,
+        alert: w.detector.firing ?? null,
+        lastResolved: w.detector.alerts.filter((x) => x.resolvedAtMs !== null).pop() ?? null,
         score: a?.score ?? null,
         bytes: w.lastReading?.bytes ?? null,
         metric: w.lastReading?.metric ?? null,

@@ -102,6 +102,8 @@ export class MemoryHistory {
   private segmentsSeen = 0;
   /** Buckets closed since the history began (drives periodic evaluation). */
   closedBuckets = 0;
+  /** Start and minimum of the current segment's closed buckets, for the score. */
+  readonly minima: BucketMinima;
 
   constructor(limits: Partial<HistoryLimits> = {}) {
     this.limits = { ...defaultHistoryLimits, ...limits };
@@ -109,6 +111,7 @@ export class MemoryHistory {
     this.rawBytes = new Float64Array(this.limits.rawCapacity);
     this.buckets = new BucketRing(this.limits.bucketCapacity);
     this.coarse = new BucketRing(this.limits.coarseCapacity);
+    this.minima = new BucketMinima(this.limits.bucketCapacity);
   }
 
   get segment(): SegmentInfo | undefined {
@@ -125,6 +128,7 @@ export class MemoryHistory {
     if (!this.segmentInfo || this.segmentInfo.instance !== instance) {
       closed = this.closeOpen();
       this.segmentInfo = { index: this.segmentsSeen++, startMs: tMs, instance };
+      this.minima.clear();
     }
     const slot = (this.rawHead + this.rawSize) % this.limits.rawCapacity;
     this.rawT[slot] = tMs;
@@ -148,6 +152,7 @@ export class MemoryHistory {
     this.open = undefined;
     this.buckets.push(b);
     this.closedBuckets++;
+    this.minima.push(b.startMs, b.min);
     if (this.coarsePending.length && this.coarsePending[0].segment !== b.segment) this.flushCoarse();
     this.coarsePending.push(b);
     if (this.coarsePending.length >= this.limits.coarseFactor) this.flushCoarse();
@@ -197,5 +202,56 @@ export class MemoryHistory {
   /** How many records this history holds now (each bounded by its capacity). */
   footprint(): { raw: number; buckets: number; coarse: number } {
     return { raw: this.rawSize, buckets: this.buckets.length, coarse: this.coarse.length };
+  }
+}
+
+/**
+ * The start time and minimum of each closed bucket of the current segment, in two typed arrays the
+ * score reads without copying: appended at the end, compacted when full (each value moves at most
+ * once per capacity appends), cleared at a restart.
+ */
+export class BucketMinima {
+  private readonly starts: Float64Array;
+  private readonly minima: Float64Array;
+  private head = 0;
+  private size = 0;
+
+  constructor(readonly capacity: number) {
+    this.starts = new Float64Array(2 * capacity);
+    this.minima = new Float64Array(2 * capacity);
+  }
+
+  push(startMs: number, min: number): void {
+    if (this.head + this.size === this.starts.length) {
+      this.starts.copyWithin(0, this.head, this.head + this.size);
+      this.minima.copyWithin(0, this.head, this.head + this.size);
+      this.head = 0;
+    }
+    this.starts[this.head + this.size] = startMs;
+    this.minima[this.head + this.size] = min;
+    if (this.size < this.capacity) this.size++;
+    else this.head++;
+  }
+
+  clear(): void {
+    this.head = 0;
+    this.size = 0;
+  }
+
+  get length(): number {
+    return this.size;
+  }
+
+  /** The buckets that start at or after `sinceMs`, oldest first (views, valid until the next push). */
+  since(sinceMs: number): { startMs: Float64Array; min: Float64Array } {
+    let lo = this.head;
+    let hi = this.head + this.size;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.starts[mid] < sinceMs) lo = mid + 1;
+      else hi = mid;
+    }
+    const end = this.head + this.size;
+    return { startMs: this.starts.subarray(lo, end), min: this.minima.subarray(lo, end) };
   }
 }

@@ -1,7 +1,8 @@
 /**
  * Robust trend statistics over (time, value) series: Theil-Sen slope, Mann-Kendall trend test,
- * Spearman rank correlation, R-squared of a fitted line, median absolute deviation. Series are
- * small (the detector downsamples to about a hundred points), so the O(n^2) pair loops are fine.
+ * Spearman rank correlation, R-squared of a fitted line, median absolute deviation. The detector
+ * calls `theilSen` with a pair budget: above it the slopes come from a fixed, evenly spread sample of
+ * the pairs (long lags first), which keeps its cost per call bounded (docs/leak.md, BENCHMARKS.md).
  */
 
 /** The k-th smallest value (0-based) of `values`, reordering them in place (quickselect). */
@@ -41,16 +42,28 @@ export function medianInPlace(values: Float64Array, length = values.length): num
   return (lower + upper) / 2;
 }
 
+// Scratch space reused by every call (the detector runs on one thread, calls do not nest).
+let medianScratch = new Float64Array(256);
+
+function scratchOf(n: number): Float64Array {
+  if (medianScratch.length < n) medianScratch = new Float64Array(2 * n);
+  return medianScratch;
+}
+
 export function median(values: ArrayLike<number>): number {
-  return medianInPlace(Float64Array.from(values));
+  const n = values.length;
+  const s = scratchOf(n);
+  for (let i = 0; i < n; i++) s[i] = values[i];
+  return medianInPlace(s, n);
 }
 
 /** Median absolute deviation from the median, scaled by 1.4826 to estimate a normal sigma. */
 export function madSigma(values: ArrayLike<number>): number {
   const m = median(values);
-  const dev = new Float64Array(values.length);
-  for (let i = 0; i < values.length; i++) dev[i] = Math.abs(values[i] - m);
-  return 1.4826 * medianInPlace(dev);
+  const n = values.length;
+  const s = scratchOf(n);
+  for (let i = 0; i < n; i++) s[i] = Math.abs(values[i] - m);
+  return 1.4826 * medianInPlace(s, n);
 }
 
 export interface LineFit {
@@ -62,23 +75,33 @@ export interface LineFit {
 
 let pairScratch = new Float64Array(0);
 
-/** Theil-Sen estimator: the median of pairwise slopes, intercept the median of y - slope * x. */
-export function theilSen(x: ArrayLike<number>, y: ArrayLike<number>): LineFit {
+/**
+ * Theil-Sen estimator: the median of pairwise slopes, intercept the median of y - slope * x.
+ * `maxPairs` (0: every pair) bounds the work: past it, only pairs at least a lag L apart are used,
+ * L chosen so that about maxPairs remain. Long-lag pairs carry most of the information about a slope
+ * (a pair's slope error shrinks with its time span), so the answer moves by a small fraction of the
+ * slope's standard error; tools/leak-eval/estimator-cost.ts measures both the cost and the difference.
+ */
+export function theilSen(x: ArrayLike<number>, y: ArrayLike<number>, maxPairs = 0): LineFit {
   const n = x.length;
   if (n < 2) return { slope: 0, intercept: n ? y[0] : 0 };
-  const pairs = (n * (n - 1)) / 2;
+  const all = (n * (n - 1)) / 2;
+  // Pairs with lag >= L number (n - L)(n - L + 1) / 2.
+  let minLag = 1;
+  if (maxPairs > 0 && all > maxPairs) minLag = Math.max(1, Math.min(n - 1, Math.ceil(n + 0.5 - Math.sqrt(2 * maxPairs + 0.25))));
+  const pairs = ((n - minLag) * (n - minLag + 1)) / 2;
   if (pairScratch.length < pairs) pairScratch = new Float64Array(pairs);
   let m = 0;
   for (let i = 0; i < n; i++) {
-    for (let j = i + 1; j < n; j++) {
+    for (let j = i + minLag; j < n; j++) {
       const dx = x[j] - x[i];
       if (dx !== 0) pairScratch[m++] = (y[j] - y[i]) / dx;
     }
   }
   const slope = m ? medianInPlace(pairScratch, m) : 0;
-  const resid = new Float64Array(n);
+  const resid = scratchOf(n);
   for (let i = 0; i < n; i++) resid[i] = y[i] - slope * x[i];
-  return { slope, intercept: medianInPlace(resid) };
+  return { slope, intercept: medianInPlace(resid, n) };
 }
 
 export interface MannKendall {

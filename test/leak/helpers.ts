@@ -35,3 +35,19 @@ export function startCli(args: string[]): { child: ReturnType<typeof spawn>; don
   const done = new Promise<CliRun>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
   return { child, done };
 }
+
+/** Resolves once the child's stderr has printed `pattern` (the CLI is ready), or rejects when it exits first. */
+export function stderrShows(child: ReturnType<typeof spawn>, pattern: RegExp): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const onData = (d: Buffer) => {
+      text += d.toString();
+      if (pattern.test(text)) {
+        child.stderr?.off('data', onData);
+        resolve();
+      }
+    };
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`exited (${code}) before printing ${pattern}: ${text}`)));
+  });
+}

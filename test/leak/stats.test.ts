@@ -1,6 +1,6 @@
 import t from 'tap';
 import { madSigma, mannKendall, median, rSquared, ranks, selectKth, spearman, theilSen } from '../../lib/leak/trend-stats';
-import { countRises, quarterGrowthRatio } from '../../lib/leak/growth-score';
+import { detectPeriod, saturation, stepOverLine } from '../../lib/leak/growth-shape';
 
 t.test('median and quickselect', async (t) => {
   t.equal(median([5, 1, 3]), 3);
@@ -49,11 +49,38 @@ t.test('Spearman, ranks, R-squared, MAD', async (t) => {
   t.ok(Math.abs(madSigma([1, 2, 3, 4, 100]) - 1.4826) < 1e-9, 'MAD ignores the outlier');
 });
 
-t.test('persistence and rises', async (t) => {
-  const steady = Float64Array.from({ length: 40 }, (_, i) => i);
-  t.ok(Math.abs(quarterGrowthRatio(steady) - 1) < 0.05, 'steady growth: about 1');
-  const levelling = Float64Array.from({ length: 40 }, (_, i) => 100 * (1 - Math.exp(-i / 4)));
-  t.ok(quarterGrowthRatio(levelling) < 0.2, 'warm-up levelling off: near 0');
-  t.equal(countRises(steady, 5), 7);
-  t.equal(countRises(Float64Array.from([0, 0, 10, 10, 10]), 2), 1, 'one jump is one rise');
+t.test('sampled Theil-Sen: bounded pairs, the same line on clean data, close on noisy data', async (t) => {
+  const n = 60;
+  const x = Float64Array.from({ length: n }, (_, i) => i);
+  const line = Float64Array.from(x, (v) => 5 + 2 * v);
+  t.same(theilSen(x, line, 100), { slope: 2, intercept: 5 }, 'an exact line stays exact');
+  // A deterministic noisy series: the sampled slope moves by a small part of the slope's error.
+  let seed = 7;
+  const noise = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5) * 20;
+  const noisy = Float64Array.from(x, (v) => 3 * v + noise());
+  const exact = theilSen(x, noisy).slope;
+  const sampled = theilSen(x, noisy, 400).slope;
+  t.ok(Math.abs(sampled - exact) < 0.1, `sampled ${sampled.toFixed(3)} vs exact ${exact.toFixed(3)}`);
+});
+
+t.test('shape tests: periodicity, saturation, one level shift', async (t) => {
+  const n = 60;
+  const cycle = Float64Array.from({ length: n }, (_, i) => 100 + 30 * Math.sin((2 * Math.PI * i) / 15) + i * 0.2);
+  t.equal(detectPeriod(cycle, 0.5), 15, 'a 15-point cycle on a slope');
+  let seed = 11;
+  const jitter = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const steadyUp = Float64Array.from({ length: n }, (_, i) => i + 3 * jitter());
+  t.equal(detectPeriod(steadyUp, 0.5), null, 'no period in a trend with random jitter');
+
+  const t60 = Float64Array.from({ length: n }, (_, i) => i / 10);
+  const warm = Float64Array.from(t60, (v) => 100 * (1 - Math.exp(-v / 1.5)));
+  const sw = saturation(warm, 0.5, 30);
+  t.ok(sw.significant && sw.ratio < 0.5, `a warm-up levels off (ratio ${sw.ratio.toFixed(2)})`);
+  const leak = Float64Array.from(t60, (v, i) => 10 * v + (i % 2 ? 0.3 : -0.3));
+  const sl = saturation(leak, 0.5, 30);
+  t.notOk(sl.significant, `a steady leak does not (ratio ${sl.ratio.toFixed(2)})`);
+
+  const jump = Float64Array.from({ length: n }, (_, i) => (i < 30 ? 50 : 80) + (i % 3) * 0.2);
+  t.ok(stepOverLine(t60, jump, theilSen(t60, jump)) > 4, 'one jump: a step explains it far better than a line');
+  t.ok(stepOverLine(t60, leak, theilSen(t60, leak)) < 1, 'steady growth: the line explains it better');
 });

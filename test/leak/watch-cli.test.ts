@@ -1,11 +1,12 @@
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { runCli, startCli } from './helpers';
+import { runCli, startCli, stderrShows } from './helpers';
 
 t.test('salvor leak watch --verbose --json: one JSON sample per line; SIGTERM ends it with exit 0', async (t) => {
   const sleeper = spawn('sleep', ['60']);
   t.teardown(() => sleeper.kill('SIGKILL'));
   const run = startCli(['leak', 'watch', '--pid', String(sleeper.pid), '--pid', String(process.pid), '--interval', '0.1', '--verbose', '--json']);
+  await stderrShows(run.child, /SIGTERM stops/); // started (its signal handlers are in place)
   await new Promise((r) => setTimeout(r, 1200)); // about a second of samples
   run.child.kill('SIGTERM');
   const r = await run.done;
@@ -19,6 +20,7 @@ t.test('salvor leak watch --verbose --json: one JSON sample per line; SIGTERM en
 
 t.test('salvor leak watch without --verbose prints no samples; SIGINT ends it with exit 0', async (t) => {
   const run = startCli(['leak', 'watch', '--pid', String(process.pid), '--interval', '0.05', '--json']);
+  await stderrShows(run.child, /SIGTERM stops/);
   await new Promise((r) => setTimeout(r, 1000));
   run.child.kill('SIGINT');
   const r = await run.done;

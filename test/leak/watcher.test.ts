@@ -2,6 +2,7 @@ import t, { type Test } from 'tap';
 import { createServer } from 'node:http';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { renderStatusPage } from '../../lib/agent/status-page';
 import { LeakWatcher, type LeakEvent } from '../../lib/leak/leak-watcher';
 import { ManualClock, MemoryTraceSource } from '../../platform/sim/memory-trace-source';
 import { generateTrace } from '../../tools/leak-eval/trace-generators';
@@ -12,7 +13,7 @@ const MiB = 1048576;
 
 function setup(t: Test, extra: ConstructorParameters<typeof LeakWatcher>[0] = {}) {
   const clock = new ManualClock(0);
-  const leak = generateTrace('linear', 9, { durationMs: 4 * HOUR }); // 29.7 MiB/h
+  const leak = generateTrace('linear', 9, { durationMs: 4 * HOUR });
   const steady = generateTrace('sawtooth', 3, { durationMs: 4 * HOUR });
   const source = new MemoryTraceSource(clock, [
     [{ kind: 'pid', pid: 101 }, { name: 'leaky', tMs: leak.tMs, bytes: leak.bytes, limitBytes: 256 * MiB }],
@@ -38,7 +39,8 @@ t.test('watcher: samples every target, confirms the leaker only, clears a suspec
   t.same(confirmed.map((e) => e.pid), [101], 'only the leaker is confirmed');
   const c = confirmed[0];
   t.equal(c.name, 'leaky');
-  t.ok((c.score as number) >= 7);
+  t.ok((c.score as number) >= 6);
+  t.equal(c.firedAtMs, c.tMs, 'a confirmed event carries when the alert fired');
   t.ok((c.slopeBytesPerHour as number) > 5 * MiB);
   t.same(c.smaps, { anonymousBytes: c.bytes, swapBytes: 0 }, 'confirmation took the closer reading');
   t.ok(c.chart && existsSync(c.chart), 'a chart was written');
@@ -109,4 +111,53 @@ t.test('watcher --all finds processes from the source and drops those that exit'
   t.same(watcher.snapshot().targets.map((s) => s.name), ['a'], 'the exited one is dropped');
   await watcher.stop();
   await watcher.stop();
+});
+
+t.test('watcher: an alert that resolves reaches the webhook twice, the snapshot and the status page', async (t) => {
+  const posted: { event: string; firedAtMs?: number; resolvedAtMs?: number }[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      posted.push(JSON.parse(body));
+      res.end('ok');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => server.close());
+  const port = (server.address() as { port: number }).port;
+  // Grows 20 MiB/h for 3 h, then holds for 4 h: the alert fires, then resolves.
+  const n = (7 * HOUR) / 5000;
+  const tMs = Float64Array.from({ length: n }, (_, i) => i * 5000);
+  const bytes = Float64Array.from(tMs, (v) => 60 * MiB + (20 * MiB * Math.min(v, 3 * HOUR)) / HOUR + (v % 7) * 4096);
+  const clock = new ManualClock(0);
+  const source = new MemoryTraceSource(clock, [[{ kind: 'pid', pid: 301 }, { name: 'filler', tMs, bytes, limitBytes: 1024 * MiB }]]);
+  const watcher = new LeakWatcher({ targets: [{ kind: 'pid', pid: 301 }], intervalMs: 5000, hooks: { webhook: `http://127.0.0.1:${port}/alert` } }, source, clock);
+  const events: LeakEvent[] = [];
+  watcher.on('event', (e: LeakEvent) => events.push(e));
+  t.teardown(() => watcher.stop());
+  watcher.start();
+  // Steps of simulated time with a moment of real time between them: a hook runs outside the clock,
+  // and the watcher schedules its next round once the hook has answered.
+  for (let i = 0; i < 83; i++) {
+    await clock.advance(5 * 60_000);
+    for (let j = 0; j < 100 && events.some((e) => e.event === 'confirmed' || e.event === 'resolved') && posted.length < events.filter((e) => e.event === 'confirmed' || e.event === 'resolved').length; j++) await new Promise((r) => setTimeout(r, 20));
+  }
+  await watcher.stop();
+  const fired = events.find((e) => e.event === 'confirmed');
+  const resolved = events.find((e) => e.event === 'resolved');
+  t.ok(fired && resolved, 'fired, then resolved');
+  t.equal(resolved?.reason, 'growth-stopped');
+  t.equal(resolved?.firedAtMs, fired?.tMs, 'the resolved event names when its alert fired');
+  t.ok((resolved?.resolvedAtMs as number) > 3 * HOUR + HOUR, 'resolved once growth had stopped for an hour');
+  t.same(posted.map((p) => p.event), ['confirmed', 'resolved'], 'the webhook hears both');
+  const snap = watcher.snapshot();
+  t.equal(snap.counts.resolved, 1);
+  t.equal(snap.targets[0].alert, null, 'no alert firing now');
+  t.same(snap.targets[0].lastResolved, { firedAtMs: fired?.tMs, resolvedAtMs: resolved?.resolvedAtMs });
+  const page = renderStatusPage({
+    version: '0', pid: 1, startedAt: '', uptimeS: 0, stateDir: '/x', config: null, summary: '',
+    capabilities: [{ name: 'leak', state: 'running', restarts: 0, detail: { watched: [{ key: 'pid:301', name: 'filler', score: 0, state: 'watching', alert: null, lastResolved: snap.targets[0].lastResolved, samples: [] }] } } as never],
+  });
+  t.match(page, /class="alert resolved">last alert fired .* resolved /);
 });

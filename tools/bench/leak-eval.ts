@@ -1,6 +1,6 @@
 /**
- * Leak detection quality over the labelled harness (tools/leak-eval): 20 traces of each class, a
- * day each at 5 s sampling. The figures that matter (precision, recall, false alerts, time to
+ * Leak detection quality over the labelled evaluation set (tools/leak-eval): 20 traces of each class,
+ * 12 hours each at 5 s sampling. The figures that matter (precision, recall, false alerts, time to
  * detect) are computed once in setup and printed by summarize; the timed sides compare salvor's
  * detector with a naive least-squares detector (the anchor) over one trace of each class.
  */
@@ -14,19 +14,19 @@ let figures: { salvor: EvaluationFigures; naive: EvaluationFigures } | undefined
 
 export const leakEvalBenchmark: Benchmark = {
   name: 'leak-eval',
-  title: `leak detection over ${PER_CLASS} labelled day-long traces per class vs a naive least-squares detector`,
+  title: `leak detection over ${PER_CLASS} labelled 12-hour traces per class vs a naive least-squares detector`,
   // The timed ratio is the detector's cost per sample against the naive one's: bounded, not a goal.
   target: { kind: 'time-ratio', value: 50 },
   setup: async () => {
-    const traces = generateHarness(PER_CLASS);
+    const traces = generateHarness(PER_CLASS, { set: 'evaluation' });
     const salvor = salvorDetector();
     const naive = naiveRegressionDetector();
     figures = { salvor: evaluate(salvor, traces), naive: evaluate(naive, traces) };
-    const timed = traces.filter((tr) => tr.seed === 1);
+    const timed = traces.filter((tr) => tr.seed === 100_001);
     const samples = timed.reduce((n, tr) => n + tr.tMs.length, 0);
     return {
-      subject: { label: `salvor detector, ${timed.length} traces (${samples} samples)`, bytes: samples * 8, run: () => timed.map((tr) => salvor.alerts(tr)) },
-      anchor: { label: 'naive OLS over the last hour, refitted each minute', bytes: samples * 8, run: () => timed.map((tr) => naive.alerts(tr)) },
+      subject: { label: `salvor detector, ${timed.length} traces (${samples} samples)`, bytes: samples * 8, run: () => timed.map((tr) => salvor.run(tr)) },
+      anchor: { label: 'naive OLS over the last hour, refitted each minute', bytes: samples * 8, run: () => timed.map((tr) => naive.run(tr)) },
     };
   },
   summarize: () => {
@@ -35,7 +35,7 @@ export const leakEvalBenchmark: Benchmark = {
     const targets = {
       precision: s.precision >= 0.95,
       recall: s.recall >= 0.95,
-      noFalseAlertOnSawtoothWarmupBursts: s.perClass.filter((c) => ['sawtooth', 'warm-up', 'bursts'].includes(c.cls)).every((c) => c.falseAlerts === 0),
+      firedAndResolvedAtMostOneInTen: s.firedAndResolvedShare <= 0.1,
       medianDetect10MiBPerHourWithin60Min: s.fastLeakMedianDetectMin !== null && s.fastLeakMedianDetectMin <= 60,
     };
     return {

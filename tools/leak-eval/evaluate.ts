@@ -1,47 +1,52 @@
 /**
- * Runs a detector over labelled traces and scores it: precision and recall over traces, false
- * alerts per 100 process-days, and the median and p90 time to detect per class.
+ * Runs a detector over labelled traces and scores it on the verdict at the end of each trace (an
+ * alert firing then): precision and recall, time to detect (from the leak's start to the firing of
+ * the alert still firing at the end), the share of non-leak traces where an alert fired and later
+ * resolved, and the final score, each per class.
  */
-import { LeakDetector } from '../../lib/leak/leak-detector';
+import { LeakDetector, type LeakAlert } from '../../lib/leak/leak-detector';
 import type { LeakOptions } from '../../lib/leak/leak-options';
 import type { LabelledTrace, TraceClass } from './trace-generators';
 
 const HOUR = 3_600_000;
+const MiB = 1024 * 1024;
 
-/** Any detector the harness can score: fed sample by sample, answers with confirmed alerts. */
+export interface TraceOutcome {
+  /** Every alert over the trace; resolvedAtMs null for one still firing at the end. */
+  alerts: LeakAlert[];
+  /** The score at the end of the trace (null for a detector without one). */
+  finalScore: number | null;
+}
+
+/** Any detector the harness can score: fed sample by sample, answers with its alerts. */
 export interface TraceDetector {
   name: string;
-  /** Times (ms) of the alerts it raised over the trace. */
-  alerts(trace: LabelledTrace): number[];
+  run(trace: LabelledTrace): TraceOutcome;
 }
 
 export function salvorDetector(options: Partial<LeakOptions> = {}): TraceDetector {
   return {
     name: 'salvor',
-    alerts(trace) {
+    run(trace) {
       const d = new LeakDetector(options);
-      const out: number[] = [];
-      for (let i = 0; i < trace.tMs.length; i++) {
-        for (const tr of d.add(trace.tMs[i], trace.bytes[i], String(trace.instance[i]), trace.limitBytes)) if (tr.kind === 'confirmed') out.push(tr.tMs);
-      }
-      return out;
+      for (let i = 0; i < trace.tMs.length; i++) d.add(trace.tMs[i], trace.bytes[i], String(trace.instance[i]), trace.limitBytes);
+      return { alerts: d.alerts, finalScore: d.assessment?.score ?? 0 };
     },
   };
 }
 
 /**
  * The anchor: an ordinary least-squares line over the last hour of samples, refitted every minute;
- * an alert when the slope passes `minRateBytesPerHour` with R-squared at least 0.8 (re-armed after
- * the fit falls below).
+ * an alert fires while the slope passes `minRateBytesPerHour` with R-squared at least 0.8 and
+ * resolves when the fit falls below.
  */
-export function naiveRegressionDetector(minRateBytesPerHour = 0.25 * 1024 * 1024): TraceDetector {
+export function naiveRegressionDetector(minRateBytesPerHour = 0.25 * MiB): TraceDetector {
   return {
     name: 'naive-ols',
-    alerts(trace) {
-      const out: number[] = [];
+    run(trace) {
+      const alerts: LeakAlert[] = [];
       const per = Math.max(1, Math.round(60_000 / trace.intervalMs));
       const window = Math.round(HOUR / trace.intervalMs);
-      let armed = true;
       for (let end = window; end <= trace.tMs.length; end += per) {
         let sx = 0, sy = 0, sxx = 0, sxy = 0, syy = 0;
         const x0 = trace.tMs[end - window];
@@ -57,10 +62,11 @@ export function naiveRegressionDetector(minRateBytesPerHour = 0.25 * 1024 * 1024
         const slope = cov / vx;
         const r2 = vy > 0 ? (cov * cov) / (vx * vy) : 0;
         const alert = slope >= minRateBytesPerHour && r2 >= 0.8;
-        if (alert && armed) out.push(trace.tMs[end - 1]);
-        armed = !alert;
+        const open = alerts.length > 0 && alerts[alerts.length - 1].resolvedAtMs === null;
+        if (alert && !open) alerts.push({ firedAtMs: trace.tMs[end - 1], resolvedAtMs: null });
+        if (!alert && open) alerts[alerts.length - 1].resolvedAtMs = trace.tMs[end - 1];
       }
-      return out;
+      return { alerts, finalScore: null };
     },
   };
 }
@@ -69,21 +75,27 @@ export interface ClassFigures {
   cls: TraceClass;
   leak: boolean;
   traces: number;
-  /** Leaks: traces detected after the leak began. Non-leaks: traces with any alert. */
-  alerted: number;
-  falseAlerts: number;
+  /** Traces whose verdict at the end is leak (for a leak class: detected; otherwise false alarms). */
+  flagged: number;
+  /** Non-leak traces where an alert fired and later resolved. */
+  firedAndResolved: number;
   medianDetectMin: number | null;
   p90DetectMin: number | null;
   /** The same over this class's leaks of at least 10 MiB/h. */
   fastMedianDetectMin: number | null;
   fastCount: number;
+  /** Median and highest score at the end of the trace. */
+  medianFinalScore: number | null;
+  maxFinalScore: number | null;
 }
 
 export interface EvaluationFigures {
   detector: string;
+  traces: number;
   precision: number;
   recall: number;
-  falseAlertsPer100ProcessDays: number;
+  /** Share of non-leak traces where an alert fired and later resolved. */
+  firedAndResolvedShare: number;
   /** Leaks of at least 10 MiB/h: median and p90 time to detect (minutes). */
   fastLeakMedianDetectMin: number | null;
   fastLeakP90DetectMin: number | null;
@@ -98,56 +110,58 @@ function quantile(sorted: number[], q: number): number | null {
 }
 
 const round1 = (v: number | null): number | null => (v === null ? null : Math.round(v * 10) / 10);
+const sorted = (v: number[]): number[] => [...v].sort((a, b) => a - b);
 
 export function evaluate(detector: TraceDetector, traces: LabelledTrace[]): EvaluationFigures {
-  const byClass = new Map<TraceClass, { leak: boolean; traces: number; alerted: number; falseAlerts: number; detect: number[]; fast: number[] }>();
-  let tp = 0, fp = 0, fn = 0, falseAlerts = 0, steadyMs = 0;
+  const byClass = new Map<TraceClass, { leak: boolean; traces: number; flagged: number; firedAndResolved: number; detect: number[]; fast: number[]; scores: number[] }>();
+  let tp = 0, fp = 0, fn = 0, steady = 0, firedAndResolved = 0;
   const fast: number[] = [];
   for (const trace of traces) {
-    const c = byClass.get(trace.cls) ?? { leak: trace.leak, traces: 0, alerted: 0, falseAlerts: 0, detect: [], fast: [] };
+    const c = byClass.get(trace.cls) ?? { leak: trace.leak, traces: 0, flagged: 0, firedAndResolved: 0, detect: [], fast: [], scores: [] };
     byClass.set(trace.cls, c);
     c.traces++;
-    const alerts = detector.alerts(trace);
-    const span = trace.tMs[trace.tMs.length - 1] - trace.tMs[0];
+    const { alerts, finalScore } = detector.run(trace);
+    if (finalScore !== null) c.scores.push(finalScore);
+    const firing = alerts.find((a) => a.resolvedAtMs === null);
+    if (firing) c.flagged++;
     if (trace.leak) {
-      const start = trace.leakStartMs ?? 0;
-      const early = alerts.filter((t) => t < start);
-      const hit = alerts.find((t) => t >= start);
-      c.falseAlerts += early.length;
-      falseAlerts += early.length;
-      steadyMs += start;
-      if (early.length) fp++;
-      if (hit !== undefined) {
+      if (firing) {
         tp++;
-        c.alerted++;
-        c.detect.push((hit - start) / 60_000);
-        if (trace.rateBytesPerHour >= 10 * 1024 * 1024) {
-          fast.push((hit - start) / 60_000);
-          c.fast.push((hit - start) / 60_000);
+        const minutes = Math.max(0, firing.firedAtMs - (trace.leakStartMs ?? 0)) / 60_000;
+        c.detect.push(minutes);
+        if (trace.rateBytesPerHour >= 10 * MiB) {
+          fast.push(minutes);
+          c.fast.push(minutes);
         }
       } else fn++;
     } else {
-      steadyMs += span;
-      c.falseAlerts += alerts.length;
-      falseAlerts += alerts.length;
-      if (alerts.length) {
-        fp++;
-        c.alerted++;
+      steady++;
+      if (firing) fp++;
+      if (alerts.some((a) => a.resolvedAtMs !== null)) {
+        firedAndResolved++;
+        c.firedAndResolved++;
       }
     }
   }
-  fast.sort((a, b) => a - b);
   const perClass: ClassFigures[] = [...byClass].map(([cls, c]) => {
-    const d = [...c.detect].sort((a, b) => a - b);
-    return { cls, leak: c.leak, traces: c.traces, alerted: c.alerted, falseAlerts: c.falseAlerts, medianDetectMin: round1(quantile(d, 0.5)), p90DetectMin: round1(quantile(d, 0.9)), fastMedianDetectMin: round1(quantile([...c.fast].sort((a, b) => a - b), 0.5)), fastCount: c.fast.length };
+    const d = sorted(c.detect);
+    const sc = sorted(c.scores);
+    return {
+      cls, leak: c.leak, traces: c.traces, flagged: c.flagged, firedAndResolved: c.firedAndResolved,
+      medianDetectMin: round1(quantile(d, 0.5)), p90DetectMin: round1(quantile(d, 0.9)),
+      fastMedianDetectMin: round1(quantile(sorted(c.fast), 0.5)), fastCount: c.fast.length,
+      medianFinalScore: round1(quantile(sc, 0.5)), maxFinalScore: sc.length ? round1(sc[sc.length - 1]) : null,
+    };
   });
+  const f = sorted(fast);
   return {
     detector: detector.name,
+    traces: traces.length,
     precision: tp + fp ? tp / (tp + fp) : 1,
     recall: tp + fn ? tp / (tp + fn) : 1,
-    falseAlertsPer100ProcessDays: steadyMs ? (falseAlerts / (steadyMs / (24 * HOUR))) * 100 : 0,
-    fastLeakMedianDetectMin: round1(quantile(fast, 0.5)),
-    fastLeakP90DetectMin: round1(quantile(fast, 0.9)),
+    firedAndResolvedShare: steady ? firedAndResolved / steady : 0,
+    fastLeakMedianDetectMin: round1(quantile(f, 0.5)),
+    fastLeakP90DetectMin: round1(quantile(f, 0.9)),
     perClass,
   };
 }
@@ -155,12 +169,15 @@ export function evaluate(detector: TraceDetector, traces: LabelledTrace[]): Eval
 /** A plain table of the figures, one line per class. */
 export function formatFigures(f: EvaluationFigures): string[] {
   const lines = [
-    `${f.detector}: precision ${f.precision.toFixed(3)}, recall ${f.recall.toFixed(3)}, false alerts per 100 process-days ${f.falseAlertsPer100ProcessDays.toFixed(2)}, ` +
+    `${f.detector} (${f.traces} traces): precision ${f.precision.toFixed(3)}, recall ${f.recall.toFixed(3)}, non-leak traces with an alert that fired and resolved ${(100 * f.firedAndResolvedShare).toFixed(1)} %, ` +
       `leaks >= 10 MiB/h: median ${f.fastLeakMedianDetectMin ?? '-'} min, p90 ${f.fastLeakP90DetectMin ?? '-'} min to detect`,
   ];
   for (const c of f.perClass) {
-    const what = c.leak ? `detected ${c.alerted}/${c.traces}, median ${c.medianDetectMin ?? '-'} min, p90 ${c.p90DetectMin ?? '-'} min; >= 10 MiB/h (${c.fastCount}): median ${c.fastMedianDetectMin ?? '-'} min` : `traces alerted ${c.alerted}/${c.traces}`;
-    lines.push(`  ${c.cls.padEnd(14)} ${c.leak ? 'leak    ' : 'no-leak '} ${what}, false alerts ${c.falseAlerts}`);
+    const what = c.leak
+      ? `detected ${c.flagged}/${c.traces}, median ${c.medianDetectMin ?? '-'} min, p90 ${c.p90DetectMin ?? '-'} min; >= 10 MiB/h (${c.fastCount}): median ${c.fastMedianDetectMin ?? '-'} min`
+      : `flagged at the end ${c.flagged}/${c.traces}, fired and resolved ${c.firedAndResolved}/${c.traces}`;
+    const score = c.medianFinalScore === null ? '' : `; final score median ${c.medianFinalScore}, max ${c.maxFinalScore}`;
+    lines.push(`  ${c.cls.padEnd(14)} ${c.leak ? 'leak    ' : 'no-leak '} ${what}${score}`);
   }
   return lines;
 }

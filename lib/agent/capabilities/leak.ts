@@ -12,8 +12,8 @@ export interface LeakDeps {
 
 /**
  * Leak detection under the daemon: the configured pids and cgroups (and the daemon itself, and with
- * `all` every process) sampled every intervalMs; suspect, confirmed and cleared go to the log and the
- * metrics, confirmed leaks get their SVG chart under STATE/leak/, and the status page draws each
+ * `all` every process) sampled every intervalMs; suspect, confirmed (an alert fires), resolved and
+ * cleared go to the log and the metrics (salvor_leak_alert_firing while an alert fires), confirmed leaks get their SVG chart under STATE/leak/, and the status page draws each
  * watched process's memory from the watcher's snapshot.
  */
 export function leakCapability(cfg: LeakConfig, deps: LeakDeps): Capability {
@@ -34,6 +34,7 @@ export function leakCapability(cfg: LeakConfig, deps: LeakDeps): Capability {
           return;
         }
         if (e.event !== 'warning') ctx.metrics.leakAlerts.inc({ kind: e.event });
+        if (e.event === 'confirmed' || e.event === 'resolved') ctx.metrics.leakFiring.set({ target: e.target }, e.event === 'confirmed' ? 1 : 0);
         ctx.event({ ...e });
       });
       watcher.start();
@@ -55,7 +56,7 @@ export function leakCapability(cfg: LeakConfig, deps: LeakDeps): Capability {
           ctx.metrics.leakWatched.set(s.targets.length);
           return {
             counts: s.counts,
-            watched: s.targets.map((t) => ({ key: t.target, name: t.name, score: t.score ?? 0, state: t.state, bytes: t.bytes, slopeBytesPerHour: t.slopeBytesPerHour, samples: t.history.map((h) => [h.tMs, h.bytes]) })),
+            watched: s.targets.map((t) => ({ key: t.target, name: t.name, score: t.score ?? 0, state: t.state, alert: t.alert, lastResolved: t.lastResolved, bytes: t.bytes, slopeBytesPerHour: t.slopeBytesPerHour, samples: t.history.map((h) => [h.tMs, h.bytes]) })),
           };
         },
         stop: () => watcher.stop(),
