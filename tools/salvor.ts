@@ -6,7 +6,7 @@ import { registerDoctor } from '../lib/cli/doctor-command';
 import { registerLeak } from '../lib/cli/leak-command';
 import { registerNvram } from '../lib/cli/nvram-command';
 import { registerReplicate } from '../lib/cli/replicate-command';
-import { cliPlatform } from './platform';
+import { machinePlatform } from './platform';
 
 const { version } = require('../../package.json') as { version: string };
 
@@ -23,7 +23,7 @@ function buildProgram(): Command {
       '\nExit codes: 0 ok/clean, 1 problems corrected, 4 problems left uncorrected, 8 operational error, 16 usage or bad input.\n' +
         'State directory: $SALVOR_STATE_DIR, else ./var. Docs: docs/cli.md.',
     );
-  const platform = cliPlatform();
+  const platform = machinePlatform();
   registerDoctor(program, platform);
   registerNvram(program, platform);
   registerReplicate(program, platform);
