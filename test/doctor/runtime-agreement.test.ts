@@ -10,6 +10,8 @@ import type { DoctorReport } from '../../lib/doctor/report';
 const root = join(__dirname, '..', '..');
 const cli = join(root, 'dist', 'tools', 'salvor.js');
 const library = join(root, 'dist', 'index.js');
+const doctorModule = join(root, 'dist', 'lib', 'doctor', 'doctor.js');
+const factsModule = join(root, 'dist', 'lib', 'doctor', 'facts.js');
 
 /** Opens an auto region and a region pinned to uffd-wp through the library; prints what each got. */
 const regionScript = `
@@ -20,6 +22,11 @@ const { openRegion } = require(${JSON.stringify(library)});
   out.auto = auto.backend;
   out.autoReason = auto.decisions[0] && auto.decisions[0].reason;
   auto.close();
+  // In the same process, after the region: doctor's report reads the one probe the region used.
+  const facts = require(${JSON.stringify(factsModule)});
+  const first = facts.probeTrackingOnce();
+  out.sameProbe = first === facts.probeTrackingOnce();
+  out.inProcessDoctor = require(${JSON.stringify(doctorModule)}).runDoctor().backends.find((b) => b.capability === 'dirty-tracking').backend;
   try {
     const pinned = await openRegion({ size: 16 * 4096, backend: 'uffd-wp' });
     pinned.buffer[0] = 1;
@@ -65,6 +72,8 @@ interface Observed {
   doctor: DoctorReport;
   auto: string;
   autoReason: string;
+  sameProbe: boolean;
+  inProcessDoctor: string;
   pinned: string;
   pinnedMessage?: string;
 }
@@ -84,6 +93,8 @@ function observe(t: tap.Test, filter: Filter): Observed | undefined {
 function agrees(t: tap.Test, seen: Observed): string {
   const choice = seen.doctor.backends.find((b) => b.capability === 'dirty-tracking')!;
   t.equal(seen.auto, choice.backend, `openRegion's auto starts where doctor says (${choice.backend}): ${seen.autoReason}`);
+  t.equal(seen.inProcessDoctor, seen.auto, 'doctor in the region\'s own process says the same');
+  t.equal(seen.sameProbe, true, 'the kernel was probed once in that process');
   if (choice.backend === 'uffd-wp') t.equal(seen.pinned, 'opened', `a pinned uffd-wp opens and tracks: ${seen.pinnedMessage ?? ''}`);
   else {
     t.equal(seen.pinned, 'SALVOR_UNSUPPORTED', 'a pinned uffd-wp is refused, as doctor said');
