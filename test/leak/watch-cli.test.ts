@@ -2,10 +2,25 @@ import t from 'tap';
 import { spawn } from 'node:child_process';
 import { runCli, startCli } from './helpers';
 
+/** Resolves once `salvor leak watch` has said it watches: its signal handlers are installed by then. */
+function watching(child: ReturnType<typeof startCli>['child']): Promise<void> {
+  return new Promise((resolve) => {
+    let seen = '';
+    const onData = (d: Buffer) => {
+      seen += d.toString();
+      if (!/SIGINT or SIGTERM stops/.test(seen)) return;
+      child.stderr?.off('data', onData);
+      resolve();
+    };
+    child.stderr?.on('data', onData);
+  });
+}
+
 t.test('salvor leak watch --verbose --json: one JSON sample per line; SIGTERM ends it with exit 0', async (t) => {
   const sleeper = spawn('sleep', ['60']);
   t.teardown(() => sleeper.kill('SIGKILL'));
   const run = startCli(['leak', 'watch', '--pid', String(sleeper.pid), '--pid', String(process.pid), '--interval', '0.1', '--verbose', '--json']);
+  await watching(run.child);
   await new Promise((r) => setTimeout(r, 1200)); // about a second of samples
   run.child.kill('SIGTERM');
   const r = await run.done;
@@ -19,6 +34,7 @@ t.test('salvor leak watch --verbose --json: one JSON sample per line; SIGTERM en
 
 t.test('salvor leak watch without --verbose prints no samples; SIGINT ends it with exit 0', async (t) => {
   const run = startCli(['leak', 'watch', '--pid', String(process.pid), '--interval', '0.05', '--json']);
+  await watching(run.child);
   await new Promise((r) => setTimeout(r, 1000));
   run.child.kill('SIGINT');
   const r = await run.done;
