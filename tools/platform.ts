@@ -45,7 +45,7 @@ const FAULT_KINDS: readonly TrackerKind[] = ['uffd-wp', 'mprotect'];
  * The fault-based kinds auto may start with, best first, as doctor's dirty-tracking line judges the
  * one probe of this process: what doctor reports is what openRegion uses.
  */
-export function probedFaultKinds(): TrackerKind[] {
+function probedFaultKinds(): TrackerKind[] {
   const choice = chooseDirtyTracking({ ...probeTrackingOnce(), kernelConfig: kernelConfigOnce() });
   return choice.candidates.filter((c) => c.usable && FAULT_KINDS.includes(c.backend as TrackerKind)).map((c) => c.backend as TrackerKind);
 }
