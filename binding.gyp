@@ -27,6 +27,7 @@
         "native/pages/write_load.cc",
         "native/sys/probe_cpu.cc",
         "native/sys/probe_memory.cc",
+        "native/sys/userfaultfd.cc",
         "native/sys/probe_devices.cc",
         "native/sys/notify.cc",
         "native/tee/tee_ioctl.cc"

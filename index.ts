@@ -1,13 +1,11 @@
 /** salvor's programmatic API (CommonJS and ES module alike; docs/api.md). */
 import { resolve } from 'node:path';
-import { openKernelNvramDevice } from './platform/linux/nvram-device';
 import { formatNvram as formatWith, type FormatOptions, type FormatResult } from './lib/nvram/format';
 import { openStore } from './lib/nvram/open';
 import type { SalvorNvram } from './lib/nvram/salvor-store';
 import type { NvramStore } from './lib/nvram/store';
-import { TrackedRegion, type TrackerDecisionEvent } from './lib/replication/tracked-region';
-import type { BackendChoice } from './lib/replication/dirty-tracker';
-import { linuxTrackerCosts, openLinuxMemory } from './platform/linux/tracked-memory';
+import type { TrackedRegion } from './lib/replication/tracked-region';
+import { machinePlatform, type OpenRegionOptions } from './tools/platform';
 
 import { SalvorError } from './bindings/salvor-error';
 export { SalvorError };
@@ -39,36 +37,23 @@ function stateDirOf(dir: string | undefined): string {
 export function openNvram(options: OpenNvramOptions & { device: string; ubootConfig?: undefined }): Promise<SalvorNvram>;
 export function openNvram(options: OpenNvramOptions): Promise<NvramStore>;
 export function openNvram(options: OpenNvramOptions): Promise<NvramStore> {
-  return openStore({ ...options, writable: options.writable ?? false, stateDir: stateDirOf(options.stateDir) }, openKernelNvramDevice);
+  // The CLI's device opener: SALVOR_FAULT injects the same power cuts here as under `salvor nvram`.
+  return openStore({ ...options, writable: options.writable ?? false, stateDir: stateDirOf(options.stateDir) }, machinePlatform().openNvramDevice);
 }
 
 /** Lays out a fresh salvor-format NVRAM (see `salvor nvram format`). */
 export function formatNvram(device: string, options: Omit<FormatOptions, 'stateDir'> & { stateDir?: string }): Promise<FormatResult> {
-  return formatWith(device, openKernelNvramDevice, { ...options, stateDir: stateDirOf(options.stateDir) });
+  return formatWith(device, machinePlatform().openNvramDevice, { ...options, stateDir: stateDirOf(options.stateDir) });
 }
 
 export type { PageRun, TrackerKind, BackendChoice } from './lib/replication/dirty-tracker';
 export type { TrackedRegion, TrackerDecisionEvent } from './lib/replication/tracked-region';
 
-export interface OpenRegionOptions {
-  /** Anonymous memory owned by salvor (a multiple of the 4096-byte page size). */
-  size?: number;
-  /** A shared-memory or regular file (a whole number of pages), mapped shared; any process may write it. */
-  path?: string;
-  /** Tracker: 'auto' (default) or one of 'uffd-wp', 'soft-dirty', 'mprotect', 'hash'. */
-  backend?: BackendChoice;
-  /** Threads for the hash scan (default: up to 4). */
-  hashThreads?: number;
-  onDecision?: (event: TrackerDecisionEvent) => void;
-}
+export type { OpenRegionOptions } from './tools/platform';
 
 /** Opens a region whose written pages `collect()` reports round by round (docs/replication.md). */
-export async function openRegion(options: OpenRegionOptions): Promise<TrackedRegion> {
-  const kinds = ['auto', 'uffd-wp', 'soft-dirty', 'mprotect', 'hash'];
-  if (options.backend !== undefined && !kinds.includes(options.backend))
-    throw new SalvorError('SALVOR_BAD_INPUT', `backend '${String(options.backend)}' is not one of ${kinds.join(', ')}`);
-  const memory = openLinuxMemory(options);
-  return TrackedRegion.open(memory, { backend: options.backend ?? 'auto', costs: await linuxTrackerCosts(), onDecision: options.onDecision });
+export function openRegion(options: OpenRegionOptions): Promise<TrackedRegion> {
+  return machinePlatform().openTrackedRegion(options);
 }
 
 export { Primary, type PrimaryOptions, type ReplicationEvent } from './lib/replication/primary';

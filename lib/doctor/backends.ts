@@ -1,6 +1,5 @@
-import type { MachineFacts } from './facts';
-import { openTeeClients } from './driver-features';
-import { wpCycleWorks } from './kernel-features';
+import type { MachineFacts, TrackingFacts } from './facts';
+import { describePagemapScan, describeSoftDirty, describeUserfaultfd, wpCycleWorks } from './kernel-features';
 import type { BackendCandidate, BackendChoice, Feature } from './report';
 import { configNote } from './step-text';
 
@@ -69,7 +68,7 @@ function nvramDevices(facts: MachineFacts): BackendChoice {
   return { capability: 'nvram-devices', backend: usable.map((c) => c.backend).join(','), reason, candidates };
 }
 
-function dirtyTracking(facts: MachineFacts, features: Feature[]): BackendChoice {
+function dirtyTracking(facts: Pick<MachineFacts, 'pagemapScan'>, features: Feature[]): BackendChoice {
   const uffd = present(features, 'uffd-wp-async');
   const scan = present(features, 'pagemap-scan');
   const cycle = wpCycleWorks(facts.pagemapScan);
@@ -110,25 +109,19 @@ function dirtyTracking(facts: MachineFacts, features: Feature[]): BackendChoice 
   ]);
 }
 
-function tee(facts: MachineFacts, features: Feature[]): BackendChoice {
-  const found = feature(features, 'tee');
-  const opened = openTeeClients(facts.teeDevices).map((d) => d.path);
-  return firstUsable('tee', [
-    { backend: 'linux', usable: found?.present ?? false, reason: found?.present ? `${opened.join(', ')} opened` : `tee is absent: ${found?.reason}` },
-    { backend: 'sim', usable: true, reason: 'simulated TEE (no /dev/teeN usable); exercises the same recovery steps with fault injection' },
-  ]);
+/**
+ * Where openRegion's auto starts, from the tracking facts alone: the runtime takes its fault-based
+ * kinds from this (the composition root), and doctor reports the same judgement of the same facts.
+ */
+export function chooseDirtyTracking(facts: TrackingFacts & Pick<MachineFacts, 'kernelConfig'>): BackendChoice {
+  const config = facts.kernelConfig;
+  const features: Feature[] = [];
+  if (facts.userfaultfd) features.push(describeUserfaultfd(facts.userfaultfd, config));
+  if (facts.pagemapScan) features.push(describePagemapScan(facts.pagemapScan, config));
+  if (facts.softDirty) features.push(describeSoftDirty(facts.softDirty, config));
+  return dirtyTracking(facts, features);
 }
 
-function gpu(features: Feature[]): BackendChoice {
-  const cuda = feature(features, 'libcuda');
-  const kfd = present(features, 'amd-kfd') ? '; /dev/kfd is present, but salvor has no AMD backend yet' : '';
-  return firstUsable('gpu', [
-    { backend: 'cuda', usable: cuda?.present ?? false, reason: cuda?.present ? `libcuda.so.1 with cuInit${kfd}` : `libcuda is absent: ${cuda?.reason}` },
-    { backend: 'sim', usable: true, reason: `simulated GPU contexts (no CUDA driver library)${kfd}` },
-  ]);
-}
-
-/** Which backend each capability would use, given what was found. Policy lives here, nowhere else. */
 function leakSampling(facts: MachineFacts): BackendChoice {
   const m = facts.memorySources ?? { procStatusRssAnon: false, smapsRollup: false, cgroupV2Memory: false };
   const candidates: BackendCandidate[] = [
@@ -148,6 +141,10 @@ function serviceManager(facts: MachineFacts): BackendChoice {
   return { capability: 'daemon-notify', backend: s.notifySocket ? 'sd_notify' : 'none', reason, candidates: [{ backend: 'sd_notify', usable: !!s.notifySocket, reason }] };
 }
 
+/**
+ * Which backend each capability would use, given what was found. Policy lives here, nowhere else.
+ * Only capabilities salvor has a backend for are listed (no TEE or GPU line until one exists).
+ */
 export function chooseBackends(facts: MachineFacts, features: Feature[]): BackendChoice[] {
-  return [nvramCrc(facts, features), nvramDevices(facts), dirtyTracking(facts, features), tee(facts, features), gpu(features), leakSampling(facts), serviceManager(facts)];
+  return [nvramCrc(facts, features), nvramDevices(facts), dirtyTracking(facts, features), leakSampling(facts), serviceManager(facts)];
 }

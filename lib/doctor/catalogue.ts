@@ -20,6 +20,4 @@ export const backendCatalogue: ReadonlyArray<{ capability: string; meaning: stri
   { capability: 'nvram-crc', meaning: 'the CRC-32C implementation the addon dispatched to' },
   { capability: 'nvram-devices', meaning: 'which kinds of NVRAM storage this machine offers' },
   { capability: 'dirty-tracking', meaning: 'where auto starts: uffd-wp, else mprotect; hash-scan for shared files and dense writes' },
-  { capability: 'tee', meaning: 'linux (/dev/tee*) or sim' },
-  { capability: 'gpu', meaning: 'cuda (libcuda) or sim' },
 ];

@@ -115,7 +115,34 @@ function readable(path: string, pattern: RegExp): boolean {
   }
 }
 
-/** Runs every probe once. Quick and synchronous; never throws for a missing feature. */
+/** The kernel facilities dirty-page tracking stands on. */
+export type TrackingFacts = Pick<MachineFacts, 'userfaultfd' | 'pagemapScan' | 'softDirty'>;
+
+let trackingProbe: TrackingFacts | undefined;
+
+/**
+ * Probes the tracking facilities once per process (as CRIU's kerndat does): doctor reports these facts
+ * and the runtime's dirty-tracking choice follows them, so the two never disagree. Run before any
+ * tracker is attached (the soft-dirty probe clears this process's soft-dirty bits). Throws when the
+ * native addon does not load.
+ */
+export function probeTrackingOnce(): TrackingFacts {
+  if (!trackingProbe) {
+    const userfaultfd = probeUserfaultfd();
+    // PM_SCAN_WP_MATCHING only protects pages of an async-uffd registration, so try it only when one is possible.
+    trackingProbe = { userfaultfd, pagemapScan: probePagemapScan(userfaultfd.wpAsync), softDirty: probeSoftDirty() };
+  }
+  return trackingProbe;
+}
+
+/** The few cited kernel options (/proc/config.gz), read once per process. */
+let kernelConfigRead: { value: Record<string, string> | null } | undefined;
+export function kernelConfigOnce(): Record<string, string> | null {
+  kernelConfigRead ??= { value: readKernelConfig() };
+  return kernelConfigRead.value;
+}
+
+/** Runs every probe (the tracking ones once per process). Quick and synchronous; never throws for a missing feature. */
 export function gatherMachineFacts(): MachineFacts {
   const dev = listDir('/dev');
   const facts: MachineFacts = {
@@ -133,7 +160,7 @@ export function gatherMachineFacts(): MachineFacts {
     kfd: dev.includes('kfd') ? openDeviceNode('/dev/kfd') : null,
     nvmemDevices: listDir('/sys/bus/nvmem/devices'),
     mtdblockDevices: dev.filter((n) => /^mtdblock\d+$/.test(n)).map((n) => `/dev/${n}`),
-    kernelConfig: readKernelConfig(),
+    kernelConfig: kernelConfigOnce(),
     memorySources: {
       procStatusRssAnon: readable('/proc/self/status', /^RssAnon:/m),
       smapsRollup: readable('/proc/self/smaps_rollup', /^Rss:/m),
@@ -151,10 +178,7 @@ export function gatherMachineFacts(): MachineFacts {
   }
   facts.crc32cBackend = crc32cBackend();
   facts.cpu = probeCpu();
-  facts.userfaultfd = probeUserfaultfd();
-  // PM_SCAN_WP_MATCHING only protects pages of an async-uffd registration, so try it only when one is possible.
-  facts.pagemapScan = probePagemapScan(facts.userfaultfd.wpAsync);
-  facts.softDirty = probeSoftDirty();
+  Object.assign(facts, probeTrackingOnce());
   facts.loopControl = probeLoopControl();
   facts.libcuda = probeLibcuda();
   return facts;

@@ -32,6 +32,8 @@ function uffdDeviceHint(step: ProbeStep): string {
       return 'there is no /dev/userfaultfd (Linux 6.1 and later have it)';
     case 'EACCES':
     case 'EPERM':
+      // The node opened but the ioctl was refused: a filter on ioctl, not the node's permissions.
+      if (step.syscall.startsWith('ioctl')) return 'refused by a seccomp filter or a security module as well';
       return 'grant this user access to /dev/userfaultfd (a udev rule) or run salvor as root';
     default:
       return 'unexpected error';

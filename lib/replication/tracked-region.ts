@@ -18,6 +18,8 @@ export interface TrackerDecisionEvent extends Decision {
 export interface TrackedRegionOptions {
   backend: BackendChoice;
   costs: TrackerCosts;
+  /** The fault-based kinds auto may start with, best first: the machine probe's choice (default: try each). */
+  faultKinds?: TrackerKind[];
   /** Called on every auto decision that switches, and on the first one (also printed with NODE_DEBUG=salvor). */
   onDecision?: (event: TrackerDecisionEvent) => void;
 }
@@ -86,7 +88,7 @@ export class TrackedRegion {
       this.record({ kind: 'hash', reason: 'a shared file other processes may write: only the hash scan sees their writes', predictedNs: {} }, 'hash');
     } else {
       const refusals: string[] = [];
-      for (const kind of AUTO_FAULT_KINDS) {
+      for (const kind of this.options.faultKinds ?? AUTO_FAULT_KINDS) {
         try {
           this.memory.attach(kind);
           this.faultKind = kind;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "../sys/kernel_abi.h"
+#include "../sys/userfaultfd.h"
 #include "tracker.h"
 
 namespace salvor {
@@ -16,13 +17,13 @@ namespace {
 constexpr size_t kVecLen = 512;
 
 int OpenAsyncUffd(int* err, const char** syscall) {
-  const int flags = kabi::kUffdUserModeOnly | O_CLOEXEC | O_NONBLOCK;
   // WP_UNPOPULATED makes never-touched pages count as protected; ask for it, accept without it.
   for (uint64_t features : {kabi::kUffdFeatureWpAsync | kabi::kUffdFeatureWpUnpopulated, kabi::kUffdFeatureWpAsync}) {
-    int fd = int(::syscall(__NR_userfaultfd, flags));
+    UserfaultfdOpen opened = OpenUserfaultfd();  // the same opener doctor's probe uses
+    int fd = opened.fd;
     if (fd < 0) {
-      *err = errno;
-      *syscall = "userfaultfd";
+      *err = opened.err();
+      *syscall = opened.failedSyscall();
       return -1;
     }
     kabi::UffdioApi api{kabi::kUffdApi, features, 0};

@@ -11,41 +11,26 @@
 
 #include "probe.h"
 #include "kernel_abi.h"
+#include "userfaultfd.h"
 
 namespace salvor {
 namespace {
 
-constexpr int kUffdFlags = kabi::kUffdUserModeOnly | O_CLOEXEC | O_NONBLOCK;
 constexpr size_t kScanPages = 4;
 const char kPagemapPath[] = "/proc/self/pagemap";
 
-// userfaultfd(2) first; /dev/userfaultfd (Linux 6.1) when the syscall is refused (seccomp, sysctl).
-int OpenUserfaultfd(ProbeStep* viaSyscall, ProbeStep* viaDevice, bool* deviceTried) {
-  *deviceTried = false;
-#ifdef __NR_userfaultfd
-  int fd = int(syscall(__NR_userfaultfd, kUffdFlags));
-  if (fd >= 0) {
-    Succeeded(viaSyscall, "userfaultfd");
-    return fd;
-  }
-  Failed(viaSyscall, "userfaultfd");
-#else
-  viaSyscall->err = ENOSYS;
+// The shared opener (userfaultfd.h), its outcome recorded as the probe's steps.
+int OpenUserfaultfdSteps(ProbeStep* viaSyscall, ProbeStep* viaDevice, bool* deviceTried) {
+  UserfaultfdOpen opened = OpenUserfaultfd();
+  *deviceTried = opened.deviceTried;
+  viaSyscall->err = opened.syscallErr;
   viaSyscall->syscall = "userfaultfd";
-#endif
-  *deviceTried = true;
-  ScopedFd dev(open("/dev/userfaultfd", O_RDWR | O_CLOEXEC));
-  if (dev.get() < 0) {
-    Failed(viaDevice, "open", "/dev/userfaultfd");
-    return -1;
+  if (opened.deviceTried) {
+    viaDevice->err = opened.deviceErr;
+    viaDevice->syscall = opened.deviceSyscall;
+    viaDevice->path = "/dev/userfaultfd";
   }
-  int fd2 = ioctl(dev.get(), kabi::kUserfaultfdIocNew, kUffdFlags);
-  if (fd2 < 0) {
-    Failed(viaDevice, "ioctl(USERFAULTFD_IOC_NEW)", "/dev/userfaultfd");
-    return -1;
-  }
-  Succeeded(viaDevice, "ioctl(USERFAULTFD_IOC_NEW)", "/dev/userfaultfd");
-  return fd2;
+  return opened.fd;
 }
 
 // UFFDIO_API handshake; on success *granted holds every feature the kernel offers.
@@ -62,7 +47,7 @@ bool Handshake(int fd, uint64_t features, uint64_t* granted, ProbeStep* step) {
 int OpenWpAsyncUffd(ProbeStep* step) {
   ProbeStep viaSyscall, viaDevice;
   bool deviceTried;
-  ScopedFd fd(OpenUserfaultfd(&viaSyscall, &viaDevice, &deviceTried));
+  ScopedFd fd(OpenUserfaultfdSteps(&viaSyscall, &viaDevice, &deviceTried));
   if (fd.get() < 0) {
     *step = deviceTried ? viaDevice : viaSyscall;
     return -1;
@@ -78,7 +63,7 @@ Napi::Value ProbeUserfaultfd(const Napi::CallbackInfo& info) {
   Napi::Object out = Napi::Object::New(env);
   ProbeStep viaSyscall, viaDevice, api;
   bool deviceTried;
-  ScopedFd fd(OpenUserfaultfd(&viaSyscall, &viaDevice, &deviceTried));
+  ScopedFd fd(OpenUserfaultfdSteps(&viaSyscall, &viaDevice, &deviceTried));
   out.Set("open", StepObject(env, viaSyscall));
   if (deviceTried) out.Set("device", StepObject(env, viaDevice));
   uint64_t features = 0;
@@ -94,7 +79,7 @@ Napi::Value ProbeUserfaultfd(const Napi::CallbackInfo& info) {
       // The handshake runs once per fd: ask a fresh one for nothing, to learn what the kernel offers.
       ProbeStep ignoredA, ignoredB, ignoredApi;
       bool ignoredTried;
-      ScopedFd plain(OpenUserfaultfd(&ignoredA, &ignoredB, &ignoredTried));
+      ScopedFd plain(OpenUserfaultfdSteps(&ignoredA, &ignoredB, &ignoredTried));
       if (plain.get() >= 0) Handshake(plain.get(), 0, &features, &ignoredApi);
     }
   }

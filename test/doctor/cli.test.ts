@@ -39,7 +39,7 @@ t.test('doctor --json prints exactly one JSON object and exits 0', async (t) => 
   }
   t.same(
     report.backends.map((b) => b.capability),
-    ['nvram-crc', 'nvram-devices', 'dirty-tracking', 'tee', 'gpu', 'leak-sampling', 'daemon-notify'],
+    ['nvram-crc', 'nvram-devices', 'dirty-tracking', 'leak-sampling', 'daemon-notify'],
   );
   for (const b of report.backends) t.ok(b.backend.length > 0 && b.reason.length > 0, b.capability);
 });

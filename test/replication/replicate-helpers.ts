@@ -32,17 +32,31 @@ export function agent(args: string[], stateDir: string, env: Record<string, stri
   let stderr = '';
   proc.stderr!.on('data', (d) => (stderr += d));
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  // Once its output has ended, nothing the agent has not said will come: waits still open end then
+  // (also a wait that lost a Promise.race), so no timer outlives the agent.
+  const giveUps = new Set<() => void>();
+  proc.on('close', () => {
+    for (const giveUp of giveUps) giveUp();
+  });
   return {
     proc,
     events,
     exited,
     waitFor(pred, ms = 15000) {
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`timed out; events: ${events.map((e) => e.event).join(',')}; stderr: ${stderr.slice(-500)}`)), ms);
+        const fail = (why: string) => {
+          clearTimeout(timer);
+          giveUps.delete(giveUp);
+          reject(new Error(`${why}; events: ${events.map((e) => e.event).join(',')}; stderr: ${stderr.slice(-500)}`));
+        };
+        const giveUp = () => fail('the agent ended first');
+        const timer = setTimeout(() => fail('timed out'), ms);
+        giveUps.add(giveUp);
         const check = () => {
           const hit = events.find(pred);
           if (hit) {
             clearTimeout(timer);
+            giveUps.delete(giveUp);
             resolve(hit);
           } else waiters.push(check);
         };

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
-import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { SalvorError } from '../../../bindings/salvor-error';
@@ -16,6 +16,8 @@ export interface ReplicationDeps {
   openRegion: (path: string) => Promise<TrackedRegion>;
   /** Mutual-TLS material when no pskFile is configured. */
   tlsCertificates: () => { cert: Buffer; key: Buffer; ca: Buffer };
+  /** The local pair's stand-in application (platform/sim): starts writing the region file, returns its stop. */
+  simulatedWriter: (path: string, size: number, intervalMs: number) => () => Promise<void>;
 }
 
 async function ensurePsk(path: string): Promise<Buffer> {
@@ -28,29 +30,6 @@ async function ensurePsk(path: string): Promise<Buffer> {
 async function ensureRegion(path: string, size: number): Promise<void> {
   if (existsSync(path) && statSync(path).size === size) return;
   await writeFile(path, randomBytes(size));
-}
-
-/** A stand-in application: writes a few random pages of the region file every interval. */
-function simulatedWriter(path: string, size: number, intervalMs: number): () => Promise<void> {
-  const pages = size / 4096;
-  const fhp = open(path, 'r+');
-  let writing: Promise<void> = Promise.resolve();
-  let stopped = false;
-  const timer = setInterval(() => {
-    // One burst at a time, and stop() waits for the one in flight before it closes the file.
-    writing = writing.then(async () => {
-      if (stopped) return;
-      const fh = await fhp;
-      for (let k = 0; k < 4; k++) await fh.write(randomBytes(64), 0, 64, Math.floor(Math.random() * pages) * 4096 + Math.floor(Math.random() * 4032));
-    });
-    writing = writing.catch(() => undefined);
-  }, intervalMs);
-  return async () => {
-    stopped = true;
-    clearInterval(timer);
-    await writing;
-    await (await fhp).close();
-  };
 }
 
 interface PairState {
@@ -134,7 +113,7 @@ export function replicationCapability(cfg: ReplicationConfig, deps: ReplicationD
         runs.push(primary);
         const url = await Promise.race([serving, primary.then(() => Promise.reject(new SalvorError('SALVOR_REPLICATION', 'the local primary ended before serving')))]);
         runs.push(runStandby({ connect: [url], replica: cfg.replica ?? join(dir, 'replica.bin'), link, ackMode: cfg.ack }, settings('standby', 'local-standby'), deps.transports, onEvent('standby')));
-        if (cfg.simulatedWriter) stopWriter = simulatedWriter(region, cfg.regionSize, cfg.intervalMs);
+        if (cfg.simulatedWriter) stopWriter = deps.simulatedWriter(region, cfg.regionSize, cfg.intervalMs);
       } else if (cfg.role === 'primary') {
         if (!cfg.region || !cfg.listen) throw new SalvorError('SALVOR_BAD_CONFIG', 'capabilities.replication: role primary needs region and listen');
         runs.push(runPrimary({ region: cfg.region, listen: cfg.listen, ackMode: cfg.ack, maxDowntimeMs: cfg.maxDowntimeMs, maxRounds: cfg.maxRounds, link }, settings('node', hostname()), deps.transports, onEvent('primary')));
