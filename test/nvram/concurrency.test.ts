@@ -21,7 +21,7 @@ async function formatted(ws: Workspace): Promise<string> {
 /** The body of a writer process: `count` sets of its own keys, printing the keys and values it wrote. */
 const writerScript = `
   const { runCli } = require(${JSON.stringify(join(repoRoot, 'dist', 'lib', 'cli', 'run-cli.js'))});
-  const { cliPlatform } = require(${JSON.stringify(join(repoRoot, 'dist', 'tools', 'platform.js'))});
+  const { machinePlatform } = require(${JSON.stringify(join(repoRoot, 'dist', 'tools', 'platform.js'))});
   const [img, name, count] = JSON.parse(process.argv[1]);
   (async () => {
     const mine = {};
@@ -29,7 +29,7 @@ const writerScript = `
       const key = name + '-' + String(i).padStart(2, '0');
       const value = name + ' wrote ' + i + ' ' + '.'.repeat(i % 7);
       let err = '';
-      const code = await runCli(['nvram', 'set', '--device', img, key, value], { stdout: { write() {} }, stderr: { write: (s) => (err += s) } }, cliPlatform(process.env));
+      const code = await runCli(['nvram', 'set', '--device', img, key, value], { stdout: { write() {} }, stderr: { write: (s) => (err += s) } }, machinePlatform(process.env));
       if (code !== 0) { process.stderr.write(name + ': set ' + key + ' exited ' + code + ': ' + err); process.exit(1); }
       mine[key] = value;
     }

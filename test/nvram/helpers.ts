@@ -17,7 +17,7 @@ export const cliPath = join(repoRoot, 'dist', 'tools', 'salvor.js');
 // The in-process CLI is the built one, as the binary loads it (the composition root reads the
 // package's own files relative to dist/), so errors, exit codes and output are the binary's.
 const { runCli } = require(join(repoRoot, 'dist', 'lib', 'cli', 'run-cli.js')) as typeof import('../../lib/cli/run-cli');
-const { cliPlatform } = require(join(repoRoot, 'dist', 'tools', 'platform.js')) as typeof import('../../tools/platform');
+const { machinePlatform } = require(join(repoRoot, 'dist', 'tools', 'platform.js')) as typeof import('../../tools/platform');
 
 export interface CliResult {
   args: string[];
@@ -133,7 +133,7 @@ export async function runInProcess(args: string[], env: Record<string, string>):
   const code = await runCli(
     args,
     { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } },
-    cliPlatform(env),
+    machinePlatform(env),
   );
   return result(args, code, null, stdout, stderr);
 }

@@ -266,6 +266,7 @@ function startWriter(shared: SharedArrayBuffer, control: SharedArrayBuffer, page
       const at = Math.min(region.length - len, page * pageSize + next(pageSize));
       for (let i = 0; i < len; i++) region[at + i] = next(256);
       writes++;
+      Atomics.store(stop, 1, writes);
     }
     parentPort.postMessage(writes);`;
   const worker = new Worker(code, { eval: true, workerData: { shared, control, pageSize, minBytes } });
@@ -282,7 +283,7 @@ for (const protocol of ['copy reported pages', 'copy reported pages and store th
     const pageSize = 4096;
     const pages = 1024;
     const shared = new SharedArrayBuffer(pages * pageSize);
-    const control = new SharedArrayBuffer(4);
+    const control = new SharedArrayBuffer(8); // [stop, writes so far]
     const region = Buffer.from(shared);
     randomFillSync(region);
     const shadow = Buffer.from(region);
@@ -301,7 +302,9 @@ for (const protocol of ['copy reported pages', 'copy reported pages and store th
         reported += runs[i + 1];
       }
     };
-    for (let round = 0; round < 400; round++) follow(await scanPages(region, pageSize, hashes, 1 + (round % 4)));
+    // At least 400 rounds, and on until the writer has really run (a worker may start late on a busy machine).
+    const progress = new Int32Array(control);
+    for (let round = 0; round < 400 || Atomics.load(progress, 1) < 200; round++) follow(await scanPages(region, pageSize, hashes, 1 + (round % 4)));
     Atomics.store(new Int32Array(control), 0, 1);
     const writes = await writer;
     follow(await scanPages(region, pageSize, hashes));

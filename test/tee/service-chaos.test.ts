@@ -24,39 +24,39 @@ t.test('1000 signs from six clients across random TEE faults', async (t) => {
   service.on('event', watch);
   service.on('signed', watch);
 
-  let done = false;
+  // Faults land at seeded random points of the run, counted in requests rather than milliseconds, so
+  // the run cannot end before every kind was injected however fast the machine is.
   const injected: TeeFault[] = [];
   const faults: TeeFault[] = ['panic', 'ta-panic', 'hang', 'corrupt'];
   let seed = 7;
   const rand = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
-  const injector = (async () => {
-    while (!done) {
-      await new Promise((r) => setTimeout(r, 100 + rand(300)));
-      if (done || service.state !== 'running') continue;
-      const f = faults[injected.length < faults.length ? injected.length : rand(faults.length)];
-      injected.push(f);
-      await client.inject(f).catch(() => undefined); // the TEE may be going down already
-    }
-  })();
+  const points = Array.from({ length: 8 }, () => 50 + rand(TOTAL - 150)).sort((a, b) => a - b);
+  const injections: Promise<void>[] = [];
+  const maybeInject = (i: number) => {
+    // a point passed while the TEE was still recovering fires at the next request that finds it running
+    if (points.length === 0 || i < points[0] || service.state !== 'running') return;
+    points.shift();
+    const f = faults[injected.length < faults.length ? injected.length : rand(faults.length)];
+    injected.push(f);
+    injections.push(client.inject(f).catch(() => undefined)); // the TEE may be going down already
+  };
 
   let next = 0;
   let twice = 0;
   const worker = async (w: number) => {
     while (next < TOTAL) {
       const i = next++;
+      maybeInject(i);
       const msg = randomBytes(16 + (i % 200));
       const key = i % 5 === 0 ? 'p256' : 'device';
       const idem = `w${w}-r${i}`;
       const r = await service.sign(key, msg, { idempotencyKey: idem, timeoutMs: 60_000 });
       if (results.has(idem)) twice++;
       results.set(idem, { msg, key, r });
-      // Throttle a little, so faults land throughout the run rather than after it.
-      if (i % 20 === 0) await new Promise((r) => setTimeout(r, 30));
     }
   };
   await Promise.all(Array.from({ length: CLIENTS }, (_, w) => worker(w)));
-  done = true;
-  await injector;
+  await Promise.all(injections);
 
   t.equal(results.size, TOTAL, 'every request completed');
   t.equal(twice, 0, 'none answered twice');
