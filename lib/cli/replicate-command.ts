@@ -1,13 +1,12 @@
 import { hostname } from 'node:os';
-import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { SalvorError } from '../../bindings/salvor-error';
 import { parseSize, verb } from './command';
 import { Exit } from './exit-codes';
 import type { Output } from './output';
 import { progress, type Progress } from './progress';
 import type { CliPlatform } from './platform';
 import type { LinkOptions } from '../transport/link';
+import { readPskFile } from '../transport/psk-file';
 import { runPrimary, runStandby, readStatus, type ReplicateSettings } from '../replication/replicate-runner';
 
 interface CommonOpts {
@@ -18,23 +17,10 @@ interface CommonOpts {
   json?: boolean;
 }
 
-/** The key is the file's bytes, a trailing newline ignored; an empty or unreadable file is bad input. */
-export function readPsk(path: string): Buffer {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw SalvorError.fromNode(e, path);
-  }
-  if (bytes.length && bytes[bytes.length - 1] === 0x0a) bytes = bytes.subarray(0, bytes[bytes.length - 2] === 0x0d ? -2 : -1);
-  if (bytes.length < 16) throw new SalvorError('SALVOR_BAD_INPUT', `--psk-file ${path}: a key needs at least 16 bytes (got ${bytes.length})`, { path });
-  return bytes;
-}
-
-function linkOptions(o: CommonOpts, platform: CliPlatform, out: Output): LinkOptions {
+async function linkOptions(o: CommonOpts, platform: CliPlatform, out: Output): Promise<LinkOptions> {
   const identity = o.identity ?? hostname();
   const options: LinkOptions = { identity, timeoutMs: o.timeout, log: (line) => out.note(JSON.stringify(line)) };
-  if (o.pskFile) options.psk = readPsk(o.pskFile);
+  if (o.pskFile) options.psk = await readPskFile(o.pskFile, '--psk-file');
   else options.tls = platform.tlsCertificates(); // certificates from the config; refused when there are none
   return options;
 }
@@ -110,7 +96,7 @@ joined, round, in-sync, epoch, standby-lost, failover, demoted. See docs/replica
     async (o, out) => {
       const settings: ReplicateSettings = { stateDir: platform.stateDir, intervalMs: o.interval, timeoutMs: o.timeout, identity: o.identity ?? hostname(), openRegion: platform.openRegion };
       const why = await runPrimary(
-        { region: o.region, listen: o.listen, ackMode: o.ack, maxDowntimeMs: o.maxDowntime, maxRounds: o.maxRounds, link: linkOptions(o, platform, out) },
+        { region: o.region, listen: o.listen, ackMode: o.ack, maxDowntimeMs: o.maxDowntime, maxRounds: o.maxRounds, link: await linkOptions(o, platform, out) },
         settings,
         platform.transports,
         eventPrinter(out),
@@ -130,7 +116,7 @@ joined, round, in-sync, epoch, standby-lost, failover, demoted. See docs/replica
     ),
     async (o, out) => {
       const settings: ReplicateSettings = { stateDir: platform.stateDir, intervalMs: o.interval, timeoutMs: o.timeout, identity: o.identity ?? hostname(), openRegion: platform.openRegion };
-      await runStandby({ connect: o.connect, replica: o.replica, link: linkOptions(o, platform, out) }, settings, platform.transports, eventPrinter(out));
+      await runStandby({ connect: o.connect, replica: o.replica, link: await linkOptions(o, platform, out) }, settings, platform.transports, eventPrinter(out));
       return Exit.ok;
     },
   );
