@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { MAX_FRAME_PAYLOAD } from '../../lib/transport/frame';
 import type { Frame, Link } from '../../lib/transport/link';
 import { seededRandom } from '../../lib/transport/link-faults';
-import { expectNoLeakedHandles } from './open-handles';
+import { activeResources, expectNoLeakedHandles } from './open-handles';
 
 /**
  * The Link contract (lib/transport/link.ts), one suite for every backend. `makePair` returns two
