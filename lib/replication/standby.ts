@@ -76,12 +76,14 @@ export class Standby {
     while (!this.stopped) {
       try {
         this.link = await this.o.connect();
-        backoff.reset();
         refusals = 0;
         dataDown = false;
         this.o.emit({ event: 'link-up', role: 'data', url: this.link.url, peer: this.link.peer });
+        const connectedAt = Date.now();
         const why = await this.session(this.link);
         if (why === 'stopped') return 'stopped';
+        // Only a link that held for a while starts the backoff afresh: one that breaks at once is retried ever later.
+        if (Date.now() - connectedAt >= this.timeoutMs) backoff.reset();
       } catch (err) {
         this.failure = err as Error;
       }

@@ -54,7 +54,7 @@ function node(t: Teardown, start: (stop: Promise<void>, emit: (e: ReplicationEve
           clearTimeout(timer);
           resolve(hit);
         };
-        const timer = setTimeout(() => (waiters.delete(check), reject(new Error(`timed out; events: ${events.map((e) => e.event).join(',')}`))), ms);
+        const timer = setTimeout(() => (waiters.delete(check), reject(new Error(`timed out; last events: ${events.slice(-30).map((e) => e.event).join(',')}`))), ms);
         waiters.add(check);
         check();
         void run.then(
