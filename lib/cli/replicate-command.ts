@@ -87,8 +87,8 @@ export function registerReplicate(program: Command, platform: CliPlatform): void
     .description('standby join, continuous replication and failover of a region between salvor nodes')
     .addHelpText(
       'after',
-      `\nURLs: tcp://HOST:PORT, serial:///dev/ttyX?baud=N[&flow=rtscts]. Events (--json): one JSON object per line:
-joined, round, in-sync, epoch, standby-lost, failover, demoted. See docs/replication.md and docs/cli.md.`,
+      `\nURLs: tcp://HOST:PORT, serial:///dev/ttyX?baud=N[&flow=rtscts]. Events: one JSON object per line on stdout with
+--json (each with event and time), else one line of text each on stderr; every event and its fields: docs/cli.md.`,
     );
 
   verb<CommonOpts & { region: string; listen: string[]; ack: 'async' | 'received' | 'persisted'; maxDowntime: number; maxRounds: number }>(
