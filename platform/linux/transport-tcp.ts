@@ -13,7 +13,6 @@ import { linkFaultsFromEnv, parseLinkFaults, type LinkFaultInjector } from '../.
 import { MIN_PSK_BYTES } from '../../lib/transport/psk-file';
 import { SocketLink, type LogLine } from '../../lib/transport/socket-link';
 
-export { SocketLink };
 
 /**
  * PSK: TLS 1.3 with TLS_AES_128_GCM_SHA256 (an ephemeral ECDHE share on top of the key, psk_dhe_ke, so
