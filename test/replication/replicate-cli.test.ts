@@ -7,6 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { agent, CLI, converges, fileDigest, servingPrimary, writer } from './replicate-helpers';
 import { KEY, standbyNode, tempDir } from './in-process-nodes';
 import { checkFileLeavesNoHandles } from '../transport/open-handles';
+import { Msg } from '../../lib/replication/protocol';
+import { tcpTransport } from '../../platform/linux/transport-tcp';
 
 // salvor replicate end to end: separate agent processes on loopback TCP with a pre-shared key.
 
@@ -66,6 +68,21 @@ t.test('a wrong key is refused before any state moves, and the standby exits 16'
   t.match(human.stderr, /^data link up|^refused by tcp:\/\/127\.0\.0\.1:\d+: TLS handshake/m, `human text: ${human.stderr.split('\n')[0]}`);
   t.notOk(human.stderr.split('\n').some((l) => l.trimStart().startsWith('{') || /\{"/.test(l)), 'no JSON in it');
   t.equal(human.stdout, '', 'nothing on stdout');
+});
+
+t.test('a 14 MiB hello from a peer holding the key: the primary refuses it from the header, its memory stays put', async (t) => {
+  const { primary, url } = await servingPrimary(t, 64, ANY_PORT, fast);
+  const rssOf = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${primary.proc.pid}/status`, 'utf8'))![1]) * 1024;
+  const before = rssOf();
+  const hostile = await tcpTransport.connect(new URL(url), { psk: KEY, identity: 'hostile', timeoutMs: 2000 });
+  const closed = new Promise<void>((resolve) => hostile.onClose(() => resolve()));
+  void hostile.send(Msg.hello, Buffer.alloc(14 * 1024 * 1024), 1n).catch(() => undefined);
+  await primary.waitFor((e) => e.event === 'link-failed');
+  await closed;
+  await hostile.close();
+  t.match(primary.events.find((e) => e.event === 'link-failed'), { code: 'SALVOR_BAD_FRAME', reason: /over the \d+-byte limit for frame type 0x01/ });
+  const grew = rssOf() - before;
+  t.ok(grew < 8 * 1024 * 1024, `the primary's RSS grew by ${(grew / 1048576).toFixed(1)} MiB (a 14 MiB hello read whole would add at least 14)`);
 });
 
 t.test('a replica path that cannot be used ends the standby with exit 16, the primary untouched', async (t) => {
