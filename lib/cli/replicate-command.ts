@@ -1,14 +1,17 @@
 import { hostname } from 'node:os';
-import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { SalvorError } from '../../bindings/salvor-error';
 import { parseSize, verb } from './command';
 import { Exit } from './exit-codes';
 import type { Output } from './output';
 import { progress, type Progress } from './progress';
 import type { CliPlatform } from './platform';
 import type { LinkOptions } from '../transport/link';
+import { readPskFile } from '../transport/psk-file';
 import { runPrimary, runStandby, readStatus, type ReplicateSettings } from '../replication/replicate-runner';
+import { describeEvent, transportEvent } from '../replication/events';
+import type { ReplicationEvent } from '../replication/primary';
+import type { SalvorError } from '../../bindings/salvor-error';
+import { reportError } from './output';
 
 interface CommonOpts {
   pskFile?: string;
@@ -18,23 +21,15 @@ interface CommonOpts {
   json?: boolean;
 }
 
-/** The key is the file's bytes, a trailing newline ignored; an empty or unreadable file is bad input. */
-export function readPsk(path: string): Buffer {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw SalvorError.fromNode(e, path);
-  }
-  if (bytes.length && bytes[bytes.length - 1] === 0x0a) bytes = bytes.subarray(0, bytes[bytes.length - 2] === 0x0d ? -2 : -1);
-  if (bytes.length < 16) throw new SalvorError('SALVOR_BAD_INPUT', `--psk-file ${path}: a key needs at least 16 bytes (got ${bytes.length})`, { path });
-  return bytes;
-}
-
-function linkOptions(o: CommonOpts, platform: CliPlatform, out: Output): LinkOptions {
+async function linkOptions(o: CommonOpts, platform: CliPlatform, print: (e: ReplicationEvent) => void): Promise<LinkOptions> {
   const identity = o.identity ?? hostname();
-  const options: LinkOptions = { identity, timeoutMs: o.timeout, log: (line) => out.note(JSON.stringify(line)) };
-  if (o.pskFile) options.psk = readPsk(o.pskFile);
+  // What the transports log about connections joins the event stream.
+  const log = (line: Record<string, unknown>) => {
+    const e = transportEvent(line);
+    if (e) print(e);
+  };
+  const options: LinkOptions = { identity, timeoutMs: o.timeout, log };
+  if (o.pskFile) options.psk = await readPskFile(o.pskFile, '--psk-file');
   else options.tls = platform.tlsCertificates(); // certificates from the config; refused when there are none
   return options;
 }
@@ -52,8 +47,8 @@ function common(cmd: Command): Command {
     .option('--identity <name>', 'this node in hellos and logs (default: the hostname)');
 }
 
-/** Prints one event: a JSON line with --json, else a short human line on stderr. */
-function eventPrinter(out: Output): (e: Record<string, unknown>) => void {
+/** Prints one event: a JSON line on stdout with --json (with `time`), else one line of human text on stderr. */
+function eventPrinter(out: Output): (e: ReplicationEvent) => void {
   // Without --json a join shows its progress (pages sent of those owed, from each round) per standby.
   const joins = new Map<string, { bar: Progress; owed: number }>();
   return (e) => {
@@ -82,7 +77,7 @@ function eventPrinter(out: Output): (e: Record<string, unknown>) => void {
       join.bar.stop();
       joins.delete(who);
     }
-    if (e.event !== 'epoch' || Number(e.epoch) % 50 === 0) out.note(`${e.event} ${JSON.stringify({ ...e, event: undefined })}`);
+    if (e.event !== 'epoch' || Number(e.epoch) % 50 === 0) out.note(describeEvent(e));
   };
 }
 
@@ -92,8 +87,8 @@ export function registerReplicate(program: Command, platform: CliPlatform): void
     .description('standby join, continuous replication and failover of a region between salvor nodes')
     .addHelpText(
       'after',
-      `\nURLs: tcp://HOST:PORT, serial:///dev/ttyX?baud=N[&flow=rtscts]. Events (--json): one JSON object per line:
-joined, round, in-sync, epoch, standby-lost, failover, demoted. See docs/replication.md and docs/cli.md.`,
+      `\nURLs: tcp://HOST:PORT, serial:///dev/ttyX?baud=N[&flow=rtscts]. Events: one JSON object per line on stdout with
+--json (each with event and time), else one line of text each on stderr; every event and its fields: docs/cli.md.`,
     );
 
   verb<CommonOpts & { region: string; listen: string[]; ack: 'async' | 'received' | 'persisted'; maxDowntime: number; maxRounds: number }>(
@@ -109,28 +104,38 @@ joined, round, in-sync, epoch, standby-lost, failover, demoted. See docs/replica
     ),
     async (o, out) => {
       const settings: ReplicateSettings = { stateDir: platform.stateDir, intervalMs: o.interval, timeoutMs: o.timeout, identity: o.identity ?? hostname(), openRegion: platform.openRegion };
+      const print = eventPrinter(out);
       const why = await runPrimary(
-        { region: o.region, listen: o.listen, ackMode: o.ack, maxDowntimeMs: o.maxDowntime, maxRounds: o.maxRounds, link: linkOptions(o, platform, out) },
+        { region: o.region, listen: o.listen, ackMode: o.ack, maxDowntimeMs: o.maxDowntime, maxRounds: o.maxRounds, link: await linkOptions(o, platform, print) },
         settings,
         platform.transports,
-        eventPrinter(out),
+        print,
       );
       out.note(`primary ${why}`);
       return Exit.ok;
     },
   );
 
-  verb<CommonOpts & { connect: string[]; replica: string }>(
+  verb<CommonOpts & { connect: string[]; replica: string; force?: boolean }>(
     common(
       replicate
         .command('standby')
         .description('join a primary and keep a replica; promote to primary when it is gone (after --timeout); runs until SIGTERM')
         .requiredOption('--connect <url>', 'the primary: tcp://HOST:PORT or serial:///dev/ttyX?baud=N; repeat it for heartbeat links (the first carries the data; no promotion while any link hears the primary)', repeat)
-        .requiredOption('--replica <path>', 'the replica file (with PATH.meta.json beside it)'),
+        .requiredOption('--replica <path>', 'the replica file (with PATH.meta.json beside it); created 0600 when absent')
+        .option('--force', 'replace an existing file given as --replica that is not a replica'),
     ),
     async (o, out) => {
       const settings: ReplicateSettings = { stateDir: platform.stateDir, intervalMs: o.interval, timeoutMs: o.timeout, identity: o.identity ?? hostname(), openRegion: platform.openRegion };
-      await runStandby({ connect: o.connect, replica: o.replica, link: linkOptions(o, platform, out) }, settings, platform.transports, eventPrinter(out));
+      const print = eventPrinter(out);
+      try {
+        await runStandby({ connect: o.connect, replica: o.replica, force: o.force, link: await linkOptions(o, platform, print) }, settings, platform.transports, print);
+      } catch (err) {
+        // Refused again and again by the primary: this node's key or certificates are wrong, which is bad input.
+        if ((err as SalvorError).code !== 'SALVOR_AUTH') throw err;
+        reportError(err, out.json);
+        return Exit.usage;
+      }
       return Exit.ok;
     },
   );

@@ -1,3 +1,4 @@
+import { networkInterfaces } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SalvorError } from '../../bindings/salvor-error';
 import type { Link, LinkOptions, Listener, TransportBackend } from '../transport/link';
@@ -53,15 +54,42 @@ async function holderTerm(t: { backend: TransportBackend; url: URL }, options: L
   }
 }
 
+/** Whether `host` names this machine: a loopback name or address, or an address of one of its interfaces. */
+export function isLocalHost(host: string): boolean {
+  const h = host.replace(/^\[(.*)\]$/, '$1');
+  if (h === 'localhost' || h === '::1' || /^127\./.test(h)) return true;
+  return Object.values(networkInterfaces()).some((list) => list?.some((i) => i.address === h));
+}
+
+const isWildcard = (host: string) => host === '0.0.0.0' || host === '[::]' || host === '::';
+
 /**
- * Where a promoted standby serves: its own end of the serial line, or the primary's TCP port on every
- * local address (the old primary's host address is not this node's; on one host the two collide, and
- * the holder's term decides).
+ * Where a promoted standby serves. TCP: exactly the addresses the primary served (its welcome says
+ * which; without that, the address the standby connected to), where this machine has them (same host,
+ * or a wildcard); an address of another host is served on this one's wildcard of the same family and
+ * port. Serial: the standby's own end of each line it connected on.
  */
-export function takeoverUrl(connectUrl: string): string {
+export function takeoverUrls(connectUrls: string[], primaryServed: string[] | undefined): string[] {
+  const tcpServed = (primaryServed ?? []).filter((u) => u.startsWith('tcp://'));
+  const tcp = tcpServed.length ? tcpServed : connectUrls.filter((u) => u.startsWith('tcp://'));
+  const urls = tcp.map((url) => {
+    const u = new URL(url);
+    if (isWildcard(u.hostname) || isLocalHost(u.hostname)) return `tcp://${u.hostname}:${u.port}`;
+    return `tcp://${u.hostname.startsWith('[') ? '[::]' : '0.0.0.0'}:${u.port}`;
+  });
+  for (const url of connectUrls) if (!url.startsWith('tcp://')) urls.push(url);
+  return [...new Set(urls)];
+}
+
+/**
+ * The address a promoted node keeps telling its term (an old primary that is still up there demotes),
+ * or undefined when there is none to tell: on this machine the promoted node holds the old primary's
+ * address itself, and a serial line's other end is the old primary only through the line it now serves.
+ */
+export function fenceTarget(connectUrl: string): string | undefined {
   const u = new URL(connectUrl);
-  if (u.protocol !== 'tcp:') return connectUrl;
-  return `tcp://0.0.0.0:${u.port}`;
+  if (u.protocol !== 'tcp:' || isLocalHost(u.hostname)) return undefined;
+  return connectUrl;
 }
 
 export function fencer(t: { backend: TransportBackend; url: URL }, options: LinkOptions, term: bigint, identity: string, timeoutMs: number): { stop(): void } {

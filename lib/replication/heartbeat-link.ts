@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Link } from '../transport/link';
+import { ReconnectBackoff } from './reconnect-backoff';
 import { encodeMessage, Msg, type Hello } from './protocol';
 import type { ReplicationEvent } from './primary';
 
@@ -35,19 +36,18 @@ export class HeartbeatLink {
   }
 
   private async loop(): Promise<void> {
-    let backoff = 50;
+    const backoff = new ReconnectBackoff(50, 1000);
     while (!this.stopped) {
       try {
         this.link = await this.o.connect();
-        backoff = 50;
+        backoff.reset();
         await this.session(this.link);
       } catch (err) {
         if (this.up) this.o.emit({ event: 'link-down', url: this.o.url, role: 'heartbeat', reason: (err as Error).message });
         this.up = false;
       }
       if (this.stopped) return;
-      await sleep(backoff);
-      backoff = Math.min(backoff * 2, 1000);
+      await sleep(backoff.next());
     }
   }
 

@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../state-file/write-file-atomic';
 
@@ -32,7 +32,7 @@ export async function recordedEpoch(stateDir: string): Promise<number> {
 }
 
 /** Keeps $STATE/replicate/<role>-<pid>.json current, for `salvor replicate status`. */
-export function statusWriter(stateDir: string, role: string, status: () => Record<string, unknown>): () => Promise<void> {
+export function statusWriter(stateDir: string, role: string, status: () => Record<string, unknown>): (changingRole?: boolean) => Promise<void> {
   const file = join(stateDir, 'replicate', `${role}-${process.pid}.json`);
   let stopped = false;
   const write = async () => {
@@ -43,11 +43,13 @@ export function statusWriter(stateDir: string, role: string, status: () => Recor
   };
   const timer = setInterval(() => void write().catch(() => undefined), 500);
   void write().catch(() => undefined);
-  return async () => {
+  // `changingRole`: this process goes on in another role (a promoted standby), so its file in this role goes.
+  return async (changingRole = false) => {
     if (stopped) return;
     stopped = true;
     clearInterval(timer);
-    await write().catch(() => undefined);
+    if (changingRole) await rm(file, { force: true });
+    else await write().catch(() => undefined);
   };
 }
 
@@ -86,5 +88,11 @@ export async function readStatus(stateDir: string): Promise<{ nodes: NodeStatus[
       // a file being replaced right now: the next call reads it
     }
   }
-  return { nodes: nodes.sort((x, y) => Number(y.running) - Number(x.running) || x.pid - y.pid) };
+  // One role per process: a file its earlier role left behind (a crash mid-promotion) gives way to its newest.
+  const newest = new Map<number, NodeStatus>();
+  for (const n of nodes) {
+    const seen = newest.get(n.pid);
+    if (!seen || String(n.updated ?? '') > String(seen.updated ?? '')) newest.set(n.pid, n);
+  }
+  return { nodes: [...newest.values()].sort((x, y) => Number(y.running) - Number(x.running) || x.pid - y.pid) };
 }

@@ -22,6 +22,8 @@ export interface PrimaryOptions {
    */
   yieldToLaterEpoch?: boolean;
   ackMode: AckMode;
+  /** The URLs the listener serves on, told to standbys in the welcome. */
+  serves?: string[];
   intervalMs?: number;
   maxDowntimeMs?: number;
   maxRounds?: number;

@@ -1,4 +1,5 @@
 import { SalvorError } from '../../bindings/salvor-error';
+import { MAX_FRAME_PAYLOAD, type FrameLimit } from '../transport/frame';
 
 /**
  * Replication messages (docs/formats/replication.md). Each is one link frame: the frame's epoch field
@@ -41,6 +42,8 @@ export interface Welcome {
   pagesToSend: number;
   /** In the answer to a term probe: the epoch this primary started serving from (its replica's, when promoted). */
   baseEpoch?: number;
+  /** The URLs the primary serves on (a promoted standby on the same host serves exactly these). */
+  serves?: string[];
 }
 
 export interface PagesHeader {
@@ -62,8 +65,31 @@ export interface EpochEnd {
 
 export interface Ack {
   epoch: number;
-  level: 'received' | 'persisted';
+  /**
+   * received: in the standby's memory; persisted: fsynced there; committed: the first epoch of a
+   * whole state was committed (sent once per join, whatever the ack mode: the primary reports the
+   * standby in sync only on it).
+   */
+  level: 'received' | 'persisted' | 'committed';
 }
+
+/** The largest JSON header any message has (a join message naming 1024 single-page runs needs about 30 KiB). */
+export const MAX_HEADER_BYTES = 64 * 1024;
+/** Acks and heartbeats: a few numbers. */
+const SMALL_MESSAGE_BYTES = 4 * 1024;
+
+/**
+ * What a primary accepts from a standby, per message (checked by the link from the frame header, before
+ * the payload is read): a hello with one 8-byte fingerprint per page of the region, small acks and
+ * heartbeats, nothing larger of any other type.
+ */
+export function primaryFrameLimit(regionPages: number): FrameLimit {
+  const hello = Math.min(MAX_FRAME_PAYLOAD, 4 + MAX_HEADER_BYTES + regionPages * 8);
+  return (type) => (type === Msg.hello ? hello : type === Msg.ack || type === Msg.heartbeat ? SMALL_MESSAGE_BYTES : 4 + MAX_HEADER_BYTES);
+}
+
+/** What a standby (or a node probing an address) accepts from a primary: pages up to the frame maximum, the rest small. */
+export const standbyFrameLimit: FrameLimit = (type) => (type === Msg.pages ? MAX_FRAME_PAYLOAD : type === Msg.heartbeat ? SMALL_MESSAGE_BYTES : 4 + MAX_HEADER_BYTES);
 
 export function encodeMessage(header: object, tail?: Buffer): Buffer {
   const json = Buffer.from(JSON.stringify(header), 'utf8');
@@ -91,6 +117,7 @@ export function encodeMessageAround(header: object, tailLength: number, into?: B
 export function decodeMessage<T>(payload: Buffer): { header: T; tail: Buffer } {
   if (payload.length < 4) throw new SalvorError('SALVOR_BAD_FRAME', `replication message of ${payload.length} bytes is shorter than its length field`);
   const len = payload.readUInt32LE(0);
+  if (len > MAX_HEADER_BYTES) throw new SalvorError('SALVOR_BAD_FRAME', `replication message header of ${len} bytes is over the ${MAX_HEADER_BYTES}-byte limit`);
   if (4 + len > payload.length) throw new SalvorError('SALVOR_BAD_FRAME', `replication message header of ${len} bytes runs past the frame`);
   let header: T;
   try {

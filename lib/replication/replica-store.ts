@@ -1,4 +1,4 @@
-import { open, readFile, rm, type FileHandle } from 'node:fs/promises';
+import { open, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import { writeFileAtomic } from '../state-file/write-file-atomic';
 import { SalvorError } from '../../bindings/salvor-error';
 import { crc32c } from '../../bindings/crc';
@@ -64,8 +64,26 @@ export class ReplicaStore {
     public meta: ReplicaMeta | undefined,
   ) {}
 
-  static async open(path: string): Promise<ReplicaStore> {
+  /**
+   * Opens the replica at `path`, creating it (empty, mode 0600) when absent, so a path that cannot be
+   * written fails here, before any peer is contacted. An existing file that is not a replica (no meta
+   * beside it, not empty) is refused as bad input unless `force`: a mistyped path must not overwrite
+   * someone's file.
+   */
+  static async open(path: string, options: { force?: boolean } = {}): Promise<ReplicaStore> {
     const meta = await readMeta(path);
+    const existing = await stat(path).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return undefined;
+      throw SalvorError.fromNode(e, path);
+    });
+    if (existing && !existing.isFile()) throw new SalvorError('SALVOR_BAD_INPUT', `replica ${path}: not a regular file`, { path });
+    if (existing && !meta && existing.size > 0 && !options.force)
+      throw new SalvorError('SALVOR_BAD_INPUT', `replica ${path}: an existing file of ${existing.size} bytes that is not a replica (no ${path}.meta.json beside it); give --force to replace it`, { path });
+    const fh = await open(path, 'a', 0o600).catch((e: unknown) => {
+      const err = SalvorError.fromNode(e, path);
+      throw new SalvorError(err.code, `replica ${path}: cannot be created or written: ${err.message}`, { errno: err.errno, syscall: err.syscall, path });
+    });
+    await fh.close();
     const store = new ReplicaStore(path, meta);
     await store.replayJournal();
     return store;
@@ -85,6 +103,7 @@ export class ReplicaStore {
     this.hashes = Buffer.alloc(this.pageCount * 8);
     if (fresh) {
       await this.fh.truncate(regionSize);
+      await this.fh.chmod(0o600); // a replaced file (--force) keeps no wider mode than a new replica
       this.meta = undefined;
       // Every page of a fresh replica is zero: one fingerprint, repeated.
       const zero = Buffer.alloc(8);

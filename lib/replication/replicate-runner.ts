@@ -1,16 +1,16 @@
 import type { Link, LinkOptions, Listener, TransportBackend } from '../transport/link';
 import { listenerGroup } from '../transport/listener-group';
-import { fencer, listenOrDefer, takeoverUrl, transportFor } from './address-claim';
+import { fenceTarget, fencer, listenOrDefer, takeoverUrls, transportFor } from './address-claim';
 import { HeartbeatLink } from './heartbeat-link';
 import { recordedEpoch, recordedTerm, recordTerm, statusWriter } from './node-state';
 import { Primary, type ReplicationEvent } from './primary';
-import type { AckMode } from './protocol';
+import { primaryFrameLimit, standbyFrameLimit, type AckMode } from './protocol';
 import { ReplicaStore } from './replica-store';
 import { Standby } from './standby';
 import type { TrackedRegion } from './tracked-region';
 
 export { readStatus, type NodeStatus } from './node-state';
-export { takeoverUrl, transportFor } from './address-claim';
+export { takeoverUrls, transportFor } from './address-claim';
 
 /** What the CLI (or the daemon) hands the runners: where state lives and how to open regions. */
 export interface ReplicateSettings {
@@ -58,13 +58,15 @@ export async function runPrimary(
   const term = a.term ?? ((await recordedTerm(s.stateDir)) || 1n);
   await recordTerm(s.stateDir, term);
   const region = await s.openRegion!(a.region);
+  // Standbys' messages are bounded by the region's size: checked from each frame's header.
+  const link: LinkOptions = { ...a.link, frameLimit: primaryFrameLimit(region.size / region.pageSize) };
   const startEpoch = a.startEpoch ?? (await recordedEpoch(s.stateDir));
   let primary: Primary | undefined;
   try {
     // A promoted standby yields to another standby that took the address first with the same term.
     const bound: Listener[] = [];
     for (const url of a.listen) {
-      const got = await listenOrDefer(url, a.link, transports, term, s.identity, emit, a.term !== undefined, startEpoch);
+      const got = await listenOrDefer(url, link, transports, term, s.identity, emit, a.term !== undefined, startEpoch);
       if ('higherTerm' in got) {
         await Promise.all(bound.map((l) => l.close()));
         await recordTerm(s.stateDir, got.higherTerm);
@@ -82,6 +84,7 @@ export async function runPrimary(
       startEpoch,
       yieldToLaterEpoch: a.term !== undefined,
       ackMode: a.ackMode,
+      serves: bound.map((l) => l.url),
       intervalMs: s.intervalMs,
       timeoutMs: s.timeoutMs,
       maxDowntimeMs: a.maxDowntimeMs,
@@ -94,7 +97,7 @@ export async function runPrimary(
     emit({ event: 'serving', url: bound[0].url, urls: bound.map((l) => l.url), region: a.region, term: term.toString(), tracker: region.backend, ackMode: a.ackMode });
     // A promoted node tells the old primary's address its term now and then: an old primary that is
     // still up (a healed partition) sees the higher term and demotes.
-    const fence = a.fenceUrl ? fencer(transportFor(a.fenceUrl, transports), a.link, term, s.identity, s.timeoutMs) : undefined;
+    const fence = a.fenceUrl ? fencer(transportFor(a.fenceUrl, transports), { ...a.link, frameLimit: standbyFrameLimit }, term, s.identity, s.timeoutMs) : undefined;
     const stopStatus = statusWriter(s.stateDir, 'primary', () => primary!.status());
     const why = await Promise.race([primary.done, (s.stop ?? untilSignal()).then(() => 'stopped' as const)]);
     fence?.stop();
@@ -109,12 +112,13 @@ export async function runPrimary(
 
 export async function runStandby(
   /** connect[0] carries the replication; every further URL is a heartbeat-only link to the same primary. */
-  a: { connect: string[]; replica: string; link: LinkOptions; ackMode?: AckMode },
+  a: { connect: string[]; replica: string; link: LinkOptions; ackMode?: AckMode; /** Replace an existing file that is not a replica. */ force?: boolean | undefined },
   s: ReplicateSettings,
   transports: TransportBackend[],
   emit: (e: ReplicationEvent) => void,
 ): Promise<'stopped' | 'demoted'> {
   const [t, ...extra] = a.connect.map((url) => transportFor(url, transports));
+  const link: LinkOptions = { ...a.link, frameLimit: standbyFrameLimit };
   let signalled = false;
   let current: Standby | undefined;
   void (s.stop ?? untilSignal()).then(() => {
@@ -122,13 +126,13 @@ export async function runStandby(
     void current?.stop();
   });
   while (!signalled) {
-    const replica = await ReplicaStore.open(a.replica);
+    const replica = await ReplicaStore.open(a.replica, { force: a.force });
     let standby: Standby | undefined;
     const heartbeatLinks = extra.map(
       (h) =>
         new HeartbeatLink({
           url: h.url.href,
-          connect: () => h.backend.connect(h.url, a.link),
+          connect: () => h.backend.connect(h.url, link),
           identity: s.identity,
           intervalMs: s.intervalMs,
           timeoutMs: s.timeoutMs,
@@ -137,7 +141,7 @@ export async function runStandby(
         }),
     );
     standby = current = new Standby({
-      connect: (): Promise<Link> => t.backend.connect(t.url, a.link),
+      connect: (): Promise<Link> => t.backend.connect(t.url, link),
       replica,
       identity: s.identity,
       intervalMs: s.intervalMs,
@@ -146,10 +150,14 @@ export async function runStandby(
       heartbeatLinks,
     });
     const stopStatus = statusWriter(s.stateDir, 'standby', () => standby.status());
-    const outcome = await standby.run();
-    await Promise.all(heartbeatLinks.map((h) => h.stop())); // a promoted node serves on these lines next
-    await stopStatus();
-    await replica.close();
+    let outcome: 'promote' | 'stopped' = 'stopped';
+    try {
+      outcome = await standby.run();
+    } finally {
+      await Promise.all(heartbeatLinks.map((h) => h.stop())); // a promoted node serves on these lines next
+      await stopStatus(outcome === 'promote' && !signalled);
+      await replica.close();
+    }
     if (outcome !== 'promote' || signalled) return 'stopped';
     // Take over: a term above any the old primary used, the replica as the region, on the primary's URL.
     const recorded = await recordedTerm(s.stateDir);
@@ -159,14 +167,14 @@ export async function runStandby(
     const why = await runPrimary(
       {
         region: a.replica,
-        listen: a.connect.map(takeoverUrl),
+        listen: takeoverUrls(a.connect, standby.primaryServes),
         ackMode: a.ackMode ?? 'received',
         maxDowntimeMs: 300,
         maxRounds: 30,
         link: a.link,
         startEpoch: meta.epoch,
         term,
-        fenceUrl: a.connect[0],
+        fenceUrl: fenceTarget(a.connect[0]),
       },
       s,
       transports,

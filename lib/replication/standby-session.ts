@@ -39,6 +39,9 @@ export class StandbySession {
   private readonly watchdog: NodeJS.Timeout;
   private beat: NodeJS.Timeout | undefined;
   private ackedEpoch = 0;
+  /** The epoch whose end completed the join, and whether the standby has said it committed it (in sync). */
+  private syncEpoch = 0;
+  private confirmed = false;
   /** The buffer join messages are built in, reused from one to the next (absent while a send holds it). */
   private joinMessage: Buffer | undefined;
 
@@ -107,15 +110,22 @@ export class StandbySession {
       const mine = p.stateHashes();
       for (let i = 0; i < p.pages; i++) if (mine.readBigUInt64LE(i * 8) !== tail.readBigUInt64LE(i * 8)) this.needed.add(i);
     }
-    const welcome: Welcome = { primary: p.options.identity, term: p.term.toString(), regionSize: p.pages * p.pageSize, pageSize: p.pageSize, ackMode: p.ackMode, plan, pagesToSend: this.needed.size };
+    const welcome: Welcome = { primary: p.options.identity, term: p.term.toString(), regionSize: p.pages * p.pageSize, pageSize: p.pageSize, ackMode: p.ackMode, plan, pagesToSend: this.needed.size, serves: p.options.serves };
     await this.send(Msg.welcome, welcome);
+    p.emit({ event: 'link-up', role: 'data', standby: h.identity, peer: this.link.peer, url: this.link.url });
     this.phase = 'joining';
     p.emit({ event: 'joined', standby: h.identity, peer: this.link.peer, plan, pagesToSend: this.needed.size, heldEpoch: h.heldEpoch });
     void this.pump().catch((e: Error) => this.fail(e));
   }
 
   private onAck(a: Ack): void {
-    if (this.phase !== 'synced' || a.epoch <= this.ackedEpoch) return;
+    if (this.phase !== 'synced') return;
+    if (!this.confirmed && (a.level === 'committed' || a.level === 'persisted') && a.epoch >= this.syncEpoch) {
+      // The standby committed the epoch that made its replica whole: now, not when the last round left, it is in sync.
+      this.confirmed = true;
+      this.primary.emit({ event: 'in-sync', epoch: a.epoch, standby: this.identity, rounds: this.round });
+    }
+    if (a.level === 'committed' || a.epoch <= this.ackedEpoch) return;
     this.ackedEpoch = a.epoch;
     this.primary.emit({ event: 'epoch', epoch: a.epoch, acked: true, level: a.level, standby: this.identity, lagMs: this.primary.lagOf(a.epoch) });
   }
@@ -195,9 +205,9 @@ export class StandbySession {
     this.roundBytes = 0;
     if (synced) {
       this.phase = 'synced';
+      this.syncEpoch = epoch;
       this.releasePause();
       this.wakePump?.();
-      p.emit({ event: 'in-sync', epoch, standby: this.identity, rounds: this.round });
       return;
     }
     this.wakePump?.();
@@ -231,7 +241,8 @@ export class StandbySession {
   }
 
   status(): Record<string, unknown> {
-    return { standby: this.identity, peer: this.link.peer, phase: this.phase, ackedEpoch: this.ackedEpoch, remainingPages: this.needed?.size ?? null };
+    const phase = this.phase === 'synced' && !this.confirmed ? 'committing' : this.phase;
+    return { standby: this.identity, peer: this.link.peer, phase, ackedEpoch: this.ackedEpoch, remainingPages: this.needed?.size ?? null };
   }
 
   private fail(err: Error): void {

@@ -1,6 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { SalvorError } from '../../bindings/salvor-error';
+import { connectionCause, ReconnectBackoff } from './reconnect-backoff';
 import type { Frame, Link } from '../transport/link';
-import { decodeMessage, encodeMessage, Msg, type EpochEnd, type Hello, type PagesHeader, type Welcome } from './protocol';
+import { decodeMessage, encodeMessage, Msg, type Ack, type EpochEnd, type Hello, type PagesHeader, type Welcome } from './protocol';
 import type { ReplicaStore } from './replica-store';
 import type { ReplicationEvent } from './primary';
 import type { HeartbeatLink } from './heartbeat-link';
@@ -17,6 +19,9 @@ export interface StandbyOptions {
   heartbeatLinks?: HeartbeatLink[];
 }
 
+/** Handshakes refused in a row before a standby gives up: one may be a primary dying mid-handshake, three are a wrong key. */
+const AUTH_REFUSALS_TO_GIVE_UP = 3;
+
 /**
  * The standby side: hello (with the replica's page fingerprints when it holds a whole state, for a
  * partial resync), then apply what the primary sends, one atomic commit per epoch, acking each as the
@@ -32,6 +37,8 @@ export class Standby {
   private stopped = false;
   private inSync = false;
   private failure: Error | undefined;
+  /** A failure no reconnect can fix (the replica cannot be written): run() ends with it. */
+  private fatal: Error | undefined;
   /** Join progress: pages received of those the welcome announced (pages written meanwhile come again). */
   private join: { pages: number; of: number; reportedAt: number } | undefined;
 
@@ -51,6 +58,11 @@ export class Standby {
     return (this.o.heartbeatLinks ?? []).reduce((t, h) => (h.highestTerm > t ? h.highestTerm : t), this.term);
   }
 
+  /** The URLs the primary said it serves on (undefined until a welcome came). */
+  get primaryServes(): string[] | undefined {
+    return this.welcome?.serves;
+  }
+
   /** Milliseconds since the primary was last heard on any link. */
   private silentFor(): number {
     const heard = (this.o.heartbeatLinks ?? []).reduce((t, h) => Math.max(t, h.lastHeard), this.lastHeard);
@@ -58,35 +70,55 @@ export class Standby {
   }
 
   async run(): Promise<'promote' | 'stopped'> {
-    let backoff = 50;
+    const backoff = new ReconnectBackoff(50, Math.max(1000, this.intervalMs * 4));
     let dataDown = false;
+    let refusals = 0;
     while (!this.stopped) {
       try {
         this.link = await this.o.connect();
-        backoff = 50;
+        refusals = 0;
         dataDown = false;
+        this.o.emit({ event: 'link-up', role: 'data', url: this.link.url, peer: this.link.peer });
+        const connectedAt = Date.now();
         const why = await this.session(this.link);
         if (why === 'stopped') return 'stopped';
+        // Only a link that held for a while starts the backoff afresh: one that breaks at once is retried ever later.
+        if (Date.now() - connectedAt >= this.timeoutMs) backoff.reset();
       } catch (err) {
         this.failure = err as Error;
       }
       await this.o.replica.abortEpoch();
       this.inSync = false;
+      if (this.stopped) return 'stopped';
+      // The replica cannot be written: no retry fixes that, and each one costs the primary a join.
+      if (this.fatal) throw this.fatal;
+      refusals = (this.failure as SalvorError | undefined)?.code === 'SALVOR_AUTH' ? refusals + 1 : 0;
+      if (refusals >= AUTH_REFUSALS_TO_GIVE_UP)
+        throw new SalvorError('SALVOR_AUTH', `the primary refused this node's key or certificate ${refusals} times in a row (${this.failure!.message})`);
       const silentFor = this.silentFor();
-      // Only a loss promotes: a standby that has not reached a primary since it started (a wrong key, the
-      // primary still booting) keeps trying rather than become a second primary. A primary still heard
-      // on a heartbeat link is alive: its data path broke, and the standby keeps reconnecting.
-      if (this.o.replica.meta?.synced && this.welcome && silentFor >= this.timeoutMs) return 'promote';
+      const promotable = !!(this.o.replica.meta?.synced && this.welcome);
+      // Only a loss promotes: a standby that has not reached a primary since it started (the primary still
+      // booting) keeps trying rather than become a second primary. A primary still heard on a heartbeat
+      // link is alive: its data path broke, and the standby keeps reconnecting.
+      if (promotable && silentFor >= this.timeoutMs) return 'promote';
       if (!dataDown && this.welcome && Date.now() - this.lastHeard >= this.timeoutMs && silentFor < this.timeoutMs) {
         dataDown = true;
         this.o.emit({ event: 'link-down', role: 'data', reason: this.failure?.message ?? 'closed', primaryHeardMsAgo: silentFor });
       }
-      if (this.failure) this.o.emit({ event: 'primary-unreachable', reason: this.failure.message, silentMs: silentFor });
+      // A standby that could promote wakes when the primary's timeout runs out, to decide.
+      let waitMs = backoff.next();
+      if (promotable) waitMs = Math.min(waitMs, Math.max(1, this.timeoutMs - silentFor));
+      if (this.failure) this.o.emit({ event: 'primary-unreachable', cause: connectionCause(this.failure), reason: this.failure.message, silentMs: silentFor, retryInMs: waitMs });
       this.failure = undefined;
-      await sleep(Math.min(backoff, Math.max(10, this.timeoutMs - silentFor)));
-      backoff = Math.min(backoff * 2, 1000);
+      await sleep(waitMs);
     }
     return 'stopped';
+  }
+
+  /** An error of the replica's file (or its journal or meta): an I/O failure, not the link's. */
+  private isReplicaError(err: unknown): boolean {
+    const path = (err as { path?: unknown }).path;
+    return typeof path === 'string' && path.startsWith(this.o.replica.path) && (err as { code?: string }).code !== 'SALVOR_BAD_FRAME';
   }
 
   /** One connection's life; resolves when the link closes. */
@@ -101,6 +133,7 @@ export class Standby {
         this.lastHeard = Date.now();
         queue = queue.then(() => this.onFrame(link, f)).catch((err: Error) => {
           this.failure = err;
+          if (this.isReplicaError(err)) this.fatal ??= err;
           void link.close();
         });
       });
@@ -111,6 +144,7 @@ export class Standby {
       });
       void this.hello(link).catch((err: Error) => {
         this.failure = err;
+        if (this.isReplicaError(err)) this.fatal ??= err;
         void link.close();
       });
     });
@@ -158,7 +192,7 @@ export class Standby {
     const w = this.welcome!;
     const mode = w.ackMode;
     // An ack that cannot go out (the primary just died) does not undo the epoch: it was committed whole.
-    const ack = (level: 'received' | 'persisted') =>
+    const ack = (level: Ack['level']) =>
       link.send(Msg.ack, encodeMessage({ epoch: e.epoch, level }), this.term).then(
         () => true,
         () => false,
@@ -177,6 +211,8 @@ export class Standby {
     if (mode === 'persisted') acked = await ack('persisted');
     if (!this.inSync) {
       this.inSync = true;
+      // The primary calls the standby in sync only once it holds a whole state: tell it this one is committed.
+      if (mode !== 'persisted') await ack('committed');
       if (this.join) this.o.emit({ event: 'progress', pages: this.join.pages, of: Math.max(this.join.of, this.join.pages) });
       this.join = undefined;
       this.o.emit({ event: 'in-sync', epoch: e.epoch, term: this.term.toString() });

@@ -100,6 +100,13 @@ export function encodeFrameParts(frame: Frame): [Buffer, Uint8Array, Buffer] {
   return [header, frame.payload, trailer];
 }
 
+/**
+ * The largest payload a receiver takes in a frame of `type` (at most MAX_FRAME_PAYLOAD). The decoder
+ * asks it as soon as a frame's header is in, before it buffers the payload, so a peer cannot make it
+ * hold more than the message it announces is allowed to be.
+ */
+export type FrameLimit = (type: number) => number;
+
 function badFrame(what: string, offset: number): SalvorError {
   return new SalvorError('SALVOR_BAD_FRAME', `bad frame: ${what} at stream byte ${offset}`);
 }
@@ -120,6 +127,8 @@ export class FrameDecoder {
   /** The buffer of a frame that spans chunks, `filled` bytes of it in so far. */
   private assembly: Buffer | undefined;
   private filled = 0;
+
+  constructor(private readonly limit?: FrameLimit) {}
 
   /** Bytes taken in so far that are not yet part of a returned frame. */
   get bufferedBytes(): number {
@@ -169,6 +178,8 @@ export class FrameDecoder {
       if (head[0] !== FRAME_VERSION) throw badFrame(`version ${head[0]} (only ${FRAME_VERSION} is known)`, this.offset);
       const len = head.readUInt32LE(4);
       if (len > MAX_FRAME_PAYLOAD) throw badFrame(`payload length ${len} over the ${MAX_FRAME_PAYLOAD}-byte maximum`, this.offset + 4);
+      const cap = this.limit?.(head[1]!);
+      if (cap !== undefined && len > cap) throw badFrame(`payload length ${len} over the ${cap}-byte limit for frame type 0x${head[1]!.toString(16).padStart(2, '0')}`, this.offset + 4);
       this.pendingLength = len;
     }
     const total = frameWireLength(this.pendingLength);

@@ -5,7 +5,9 @@
  *
  * Every key is optional; P is a probability 0..1 (the four add up to at most 1), MS a delay in
  * milliseconds, N an unsigned 32-bit seed (default 1) so a failing run can be replayed. Backends read it
- * when they create a link, then per unit they send (a frame on TCP, a packet on serial) either pass
+ * when they create a link (linkFaultsFromEnv): each link of a process draws from its own stream, the
+ * seed mixed with the link's number in this process (1, 2, ...), so a reconnect does not meet the
+ * same faults at the same frames again, and a run started the same way replays. Then per unit they send (a frame on TCP, a packet on serial) either pass
  * it through apply(), which drops, repeats, corrupts, holds back and delays it, or ask decide() and
  * act on the decision themselves.
  */
@@ -72,6 +74,28 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
+/** Links made with fault injection by this process so far: the next one draws from stream linksMade + 1. */
+let linksMade = 0;
+
+/** The seed of stream `index` of `seed`: distinct streams for distinct indexes (a splitmix32 step over both). */
+export function linkSeed(seed: number, index: number): number {
+  let z = (seed ^ Math.imul(index, 0x9e3779b9)) >>> 0;
+  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+  return (z ^ (z >>> 16)) >>> 0;
+}
+
+/**
+ * The injector for a new link under env.SALVOR_LINK_FAULT (undefined when unset), drawing from this
+ * process's next stream of the plan's seed. Throws SALVOR_USAGE when the plan is malformed.
+ */
+export function linkFaultsFromEnv(env: NodeJS.ProcessEnv = process.env): LinkFaultInjector | undefined {
+  const plan = parseLinkFaults(env);
+  if (!plan) return undefined;
+  linksMade++;
+  return new LinkFaultInjector(plan, linkSeed(plan.seed, linksMade));
+}
+
 /** Decides, unit by unit, what the plan does to the traffic of one link. */
 export class LinkFaultInjector {
   readonly random: () => number;
@@ -79,8 +103,12 @@ export class LinkFaultInjector {
   private heldBack: Buffer | undefined;
   private delayed = new Map<NodeJS.Timeout, { resolve: () => void; reject: (err: Error) => void }>();
 
-  constructor(readonly plan: LinkFaultPlan) {
-    this.random = seededRandom(plan.seed);
+  /** `seed`: the stream to draw from (default: the plan's seed itself). */
+  constructor(
+    readonly plan: LinkFaultPlan,
+    seed = plan.seed,
+  ) {
+    this.random = seededRandom(seed);
   }
 
   get delayMs(): number {

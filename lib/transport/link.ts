@@ -1,3 +1,5 @@
+import type { FrameLimit } from './frame';
+
 /**
  * The peer transport every replication message travels on (docs/formats/frame.md). A Link is one
  * authenticated, ordered, exactly-once stream of frames between two salvor processes; TCP (with TLS)
@@ -51,6 +53,12 @@ export interface LinkOptions {
   /** Give up connecting, or declare the peer gone, after this long without progress (ms). */
   timeoutMs?: number;
   log?: (line: Record<string, unknown>) => void;
+  /**
+   * The largest payload this side accepts per frame type (the user's protocol knows its messages'
+   * sizes); a bigger frame closes the link with SALVOR_BAD_FRAME. TCP checks it from the frame header,
+   * before the payload is read; serial, which must hold a whole packet to check its MAC, on receipt.
+   */
+  frameLimit?: FrameLimit;
 }
 
 /** What platform code provides: listen on and connect to the URL schemes it knows. */

@@ -6,7 +6,7 @@
  * how many more frames its sender can buffer, so a receiver with no frame handler stops its peer.
  */
 import { SalvorError } from '../../bindings/salvor-error';
-import { FrameDecoder, encodeFrame, isLinkControlType } from './frame';
+import { FrameDecoder, encodeFrame, isLinkControlType, type FrameLimit } from './frame';
 import type { Frame, Link } from './link';
 import { FLAG_ACK_NOW, FLAG_CLOSE_REPLY, PacketKind, type Role, type SessionPacket, encodeSessionPacket } from './serial-packet';
 import { ReceiveBuffer, SACK_BITS } from './serial-receive';
@@ -26,6 +26,8 @@ export interface SerialLinkParams {
   timeoutMs: number;
   /** Retransmissions of one frame before the link is declared lost. */
   maxRetries: number;
+  /** LinkOptions.frameLimit, checked when a packet's frame is decoded. */
+  frameLimit?: FrameLimit | undefined;
   /** The line's speed, for the least retransmission timeout a frame of a given size needs. */
   lineBytesPerSecond: number;
   /** Queues a packet on the line; see SerialLine.send. */
@@ -338,7 +340,7 @@ export class SerialLink implements Link {
   private receiveData(packet: SessionPacket): void {
     let frames: Frame[];
     try {
-      frames = new FrameDecoder().push(packet.body);
+      frames = new FrameDecoder(this.p.frameLimit).push(packet.body);
     } catch (err) {
       return this.finish(err as Error); // authenticated yet malformed: the peer is broken, not the line
     }

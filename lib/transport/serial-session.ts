@@ -6,6 +6,7 @@
  * with another key is refused on both sides: SALVOR_AUTH for connect, an auth-refused log line for listen.
  */
 import { SalvorError } from '../../bindings/salvor-error';
+import type { FrameLimit } from './frame';
 import type { Link, Listener } from './link';
 import { SerialLink } from './serial-arq';
 import type { SerialLine } from './serial-line';
@@ -20,6 +21,8 @@ export interface SerialSettings {
   maxRetries: number;
   lineBytesPerSecond: number;
   log: (line: Record<string, unknown>) => void;
+  /** LinkOptions.frameLimit. */
+  frameLimit?: FrameLimit | undefined;
 }
 
 /** How often a HELLO (or the listener's answer to one) is repeated until it is answered. */
@@ -47,6 +50,7 @@ function makeLink(line: SerialLine, s: SerialSettings, role: Role, key: Buffer, 
     initialRttMs: handshake.rttMs,
     timeoutMs: s.timeoutMs,
     maxRetries: s.maxRetries,
+    frameLimit: s.frameLimit,
     lineBytesPerSecond: s.lineBytesPerSecond,
     transmit: (packet, account, onWritten) => line.send(packet, account, onWritten),
     lastBytesAt: () => line.lastBytesAt,

@@ -7,9 +7,10 @@
  */
 import { stat } from 'node:fs/promises';
 import { SalvorError } from '../../bindings/salvor-error';
-import { MAX_FRAME_PAYLOAD, frameWireLength } from '../../lib/transport/frame';
+import { MAX_FRAME_PAYLOAD, frameWireLength, type FrameLimit } from '../../lib/transport/frame';
 import type { Link, LinkOptions, Listener, TransportBackend } from '../../lib/transport/link';
-import { LinkFaultInjector, parseLinkFaults } from '../../lib/transport/link-faults';
+import { MIN_PSK_BYTES } from '../../lib/transport/psk-file';
+import { linkFaultsFromEnv } from '../../lib/transport/link-faults';
 import { SerialLine } from '../../lib/transport/serial-line';
 import { MAC_BYTES, SESSION_HEADER_BYTES } from '../../lib/transport/serial-packet';
 import { type SerialSettings, SerialSessionListener, connectSerialSession } from '../../lib/transport/serial-session';
@@ -34,7 +35,6 @@ export const DEFAULT_BAUD = 115200;
 export const DEFAULT_WINDOW = 16;
 export const DEFAULT_RETRIES = 10;
 const DEFAULT_TIMEOUT_MS = 5000;
-const MIN_PSK_BYTES = 16;
 const MAX_PACKET_BYTES = SESSION_HEADER_BYTES + frameWireLength(MAX_FRAME_PAYLOAD) + MAC_BYTES;
 
 function badUrl(url: URL | string, what: string): SalvorError {
@@ -70,13 +70,13 @@ export function parseSerialUrl(url: URL): SerialUrl {
   return { ...out, href: `serial://${path}?${query}` };
 }
 
-function checkOptions(options: LinkOptions): { psk: Buffer; timeoutMs: number; log: (line: Record<string, unknown>) => void } {
+function checkOptions(options: LinkOptions): { psk: Buffer; timeoutMs: number; log: (line: Record<string, unknown>) => void; frameLimit: FrameLimit | undefined } {
   const psk = options.psk;
   if (psk === undefined) throw new SalvorError('SALVOR_BAD_INPUT', 'a serial link needs a pre-shared key (options.psk): it has no certificates, and salvor never carries unauthenticated peer traffic');
   if (!Buffer.isBuffer(psk) || psk.length < MIN_PSK_BYTES) throw new SalvorError('SALVOR_BAD_INPUT', `psk must be a Buffer of at least ${MIN_PSK_BYTES} bytes`);
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new SalvorError('SALVOR_BAD_INPUT', `timeoutMs ${timeoutMs} is not a positive number of milliseconds`);
-  return { psk, timeoutMs, log: options.log ?? (() => {}) };
+  return { psk, timeoutMs, log: options.log ?? (() => {}), frameLimit: options.frameLimit };
 }
 
 const openErrors: [RegExp, string][] = [
@@ -110,7 +110,7 @@ async function defaultBinding(): Promise<SerialBinding> {
 
 /** Opens the tty and puts a packet line on it. */
 async function openLine(binding: SerialBinding, target: SerialUrl): Promise<SerialLine> {
-  const faults = parseLinkFaults(process.env);
+  const faults = linkFaultsFromEnv(process.env); // a malformed plan fails before the line opens
   let port: SerialBindingPort;
   try {
     port = await binding.open({ path: target.path, baudRate: target.baudRate, rtscts: target.flow === 'rtscts', dataBits: 8, stopBits: 1, parity: 'none', lock: true });
@@ -122,7 +122,7 @@ async function openLine(binding: SerialBinding, target: SerialUrl): Promise<Seri
     );
     throw missing ?? openError(err, target.path);
   }
-  return new SerialLine(bytePortOf(target.path, port), faults ? new LinkFaultInjector(faults) : undefined, MAX_PACKET_BYTES);
+  return new SerialLine(bytePortOf(target.path, port), faults, MAX_PACKET_BYTES);
 }
 
 function settingsFor(target: SerialUrl, options: ReturnType<typeof checkOptions>): SerialSettings {
@@ -134,6 +134,7 @@ function settingsFor(target: SerialUrl, options: ReturnType<typeof checkOptions>
     maxRetries: target.retries,
     lineBytesPerSecond: target.baudRate / 10, // 8 data bits, a start and a stop bit
     log: options.log,
+    frameLimit: options.frameLimit,
   };
 }
 

@@ -9,10 +9,10 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { SalvorError } from '../../bindings/salvor-error';
 import type { Link, LinkOptions, Listener, TransportBackend } from '../../lib/transport/link';
-import { LinkFaultInjector, parseLinkFaults } from '../../lib/transport/link-faults';
-import { SocketLink, type LogLine } from './socket-link';
+import { linkFaultsFromEnv, parseLinkFaults, type LinkFaultInjector } from '../../lib/transport/link-faults';
+import { MIN_PSK_BYTES } from '../../lib/transport/psk-file';
+import { SocketLink, type LogLine } from '../../lib/transport/socket-link';
 
-export { SocketLink };
 
 /**
  * PSK: TLS 1.3 with TLS_AES_128_GCM_SHA256 (an ephemeral ECDHE share on top of the key, psk_dhe_ke, so
@@ -58,7 +58,7 @@ type Auth = { kind: 'psk'; psk: Buffer; identity: string } | { kind: 'certs'; ce
 /** What authenticates this side, or SALVOR_BAD_INPUT when the options authenticate nobody. */
 function authOf(options: LinkOptions): Auth {
   if (options.psk !== undefined) {
-    if (!Buffer.isBuffer(options.psk) || options.psk.length === 0) throw new SalvorError('SALVOR_BAD_INPUT', 'psk must be a non-empty Buffer');
+    if (!Buffer.isBuffer(options.psk) || options.psk.length < MIN_PSK_BYTES) throw new SalvorError('SALVOR_BAD_INPUT', `psk must be a Buffer of at least ${MIN_PSK_BYTES} bytes`);
     return { kind: 'psk', psk: options.psk, identity: options.identity ?? DEFAULT_IDENTITY };
   }
   if (options.tls !== undefined) {
@@ -105,10 +105,6 @@ function timeoutOf(options: LinkOptions): number {
   return t;
 }
 
-function faultsFromEnv(): LinkFaultInjector | undefined {
-  const plan = parseLinkFaults(process.env);
-  return plan ? new LinkFaultInjector(plan) : undefined;
-}
 
 
 class TcpListener implements Listener {
@@ -146,7 +142,7 @@ class TcpListener implements Listener {
     if (this.closed) return void socket.destroy();
     let faults: LinkFaultInjector | undefined;
     try {
-      faults = faultsFromEnv();
+      faults = linkFaultsFromEnv();
     } catch (err) {
       log({ event: 'link-refused', side: 'server', peer, reason: (err as Error).message });
       return void socket.destroy();
@@ -154,7 +150,7 @@ class TcpListener implements Listener {
     this.pending.add(socket);
     socket.setKeepAlive(true, timeoutOf(this.options));
     socket.setNoDelay(true);
-    const link = new SocketLink(socket, this.url, peer, { faults, log: this.options.log, timeoutMs: timeoutOf(this.options) });
+    const link = new SocketLink(socket, this.url, peer, { faults, log: this.options.log, timeoutMs: timeoutOf(this.options), encrypted: true, frameLimit: this.options.frameLimit });
     try {
       await link.hello();
     } catch (err) {
@@ -208,7 +204,7 @@ async function connect(url: URL, options: LinkOptions): Promise<Link> {
   const { host, port } = parseTcpUrl(url, false);
   const settings = clientTls(authOf(options));
   const timeoutMs = timeoutOf(options);
-  const faults = faultsFromEnv();
+  const faults = linkFaultsFromEnv();
   const target = formatTcpUrl(host, port);
   const log = options.log ?? (() => {});
   const refused = (reason: string) => {
@@ -218,18 +214,25 @@ async function connect(url: URL, options: LinkOptions): Promise<Link> {
   const started = Date.now();
   const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
     let tcpUp = false;
+    let settled = false;
     const socket = tls.connect({ ...settings, host, port, servername: net.isIP(host) ? undefined : host });
-    const fail = (err: SalvorError) => {
+    // The first outcome wins: a refused connection also closes the socket, and that close is not a handshake refusal.
+    const fail = (err: () => SalvorError) => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       socket.destroy();
-      reject(err);
+      reject(err());
     };
-    const timer = setTimeout(() => fail(new SalvorError('SALVOR_TIMEOUT', `${target}: no TLS connection after ${timeoutMs} ms`, { path: target })), timeoutMs);
+    const timer = setTimeout(() => fail(() => new SalvorError('SALVOR_TIMEOUT', `${target}: no TLS connection after ${timeoutMs} ms`, { path: target })), timeoutMs);
     socket.once('connect', () => (tcpUp = true));
-    // Connected, then the handshake failed: wrong key or certificate on one side, or no salvor there.
-    socket.once('error', (err) => fail(tcpUp ? refused(`TLS handshake: ${reasonOf(err)}`) : SalvorError.fromNode(err, target)));
-    socket.once('close', () => fail(refused('the peer closed the connection during the TLS handshake')));
+    // Before TCP is up: no one listens (ECONNREFUSED), no route, ... After: the handshake failed: wrong
+    // key or certificate on one side, or no salvor there.
+    socket.once('error', (err) => fail(() => (tcpUp ? refused(`TLS handshake: ${reasonOf(err)}`) : SalvorError.fromNode(err, target))));
+    socket.once('close', () => fail(() => (tcpUp ? refused('the peer closed the connection during the TLS handshake') : new SalvorError('ECONNRESET', `${target}: the connection closed before it was set up`, { path: target }))));
     socket.once('secureConnect', () => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       socket.removeAllListeners('error');
       socket.removeAllListeners('close');
@@ -238,7 +241,7 @@ async function connect(url: URL, options: LinkOptions): Promise<Link> {
   });
   socket.setKeepAlive(true, timeoutMs);
   socket.setNoDelay(true);
-  const link = new SocketLink(socket, target, peerOf(socket) ?? target, { faults, log: options.log, timeoutMs });
+  const link = new SocketLink(socket, target, peerOf(socket) ?? target, { faults, log: options.log, timeoutMs, encrypted: true, frameLimit: options.frameLimit });
   try {
     await link.hello(Math.max(1, timeoutMs - (Date.now() - started)));
   } catch (err) {

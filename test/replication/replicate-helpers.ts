@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { hashPages } from '../../bindings/hash-scan';
 import { regionDigest } from '../../lib/replication/replica-store';
+import { KEY } from './in-process-nodes';
 
 export const CLI = join(__dirname, '..', '..', 'dist', 'tools', 'salvor.js');
 
@@ -79,7 +80,7 @@ export function writer(file: string, pages: number): ChildProcess {
 export function workspace(): { dir: string; psk: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'salvor-repl-cli-'));
   const psk = join(dir, 'psk');
-  writeFileSync(psk, 'correct horse battery staple 42\n');
+  writeFileSync(psk, `${KEY.toString()}\n`); // the key in-process nodes use too
   return { dir, psk, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
@@ -109,7 +110,7 @@ export async function converges(a: string, b: string, ms = 30000): Promise<boole
 
 /**
  * A workspace (removed at teardown) with a random region of `pages` pages and a primary serving it at
- * `listen` (killed at teardown), once it has said `serving`.
+ * `listen` (killed at teardown), once it has said `serving`, and the URL it serves (the port it got for port 0).
  */
 export async function servingPrimary(
   t: { teardown: (fn: () => unknown) => void },
@@ -117,13 +118,13 @@ export async function servingPrimary(
   listen: string,
   extra: string[],
   env: Record<string, string> = {},
-): Promise<{ w: ReturnType<typeof workspace>; region: string; primary: Agent }> {
+): Promise<{ w: ReturnType<typeof workspace>; region: string; primary: Agent; url: string }> {
   const w = workspace();
   t.teardown(w.cleanup);
   const region = join(w.dir, 'region.bin');
   writeFileSync(region, randomBytes(pages * 4096));
   const primary = agent(['primary', '--region', region, '--listen', listen, '--psk-file', w.psk, ...extra], join(w.dir, 'p'), env);
   t.teardown(() => primary.proc.kill('SIGKILL'));
-  await primary.waitFor((e) => e.event === 'serving');
-  return { w, region, primary };
+  const serving = await primary.waitFor((e) => e.event === 'serving');
+  return { w, region, primary, url: String(serving.url) };
 }

@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { MAX_FRAME_PAYLOAD } from '../../lib/transport/frame';
 import type { Frame, Link } from '../../lib/transport/link';
 import { seededRandom } from '../../lib/transport/link-faults';
+import { activeResources, expectNoLeakedHandles } from './open-handles';
 
 /**
  * The Link contract (lib/transport/link.ts), one suite for every backend. `makePair` returns two
@@ -21,13 +22,6 @@ export interface LinkPair {
 
 export type MakeLinkPair = () => Promise<LinkPair>;
 
-/** Handles and requests by type, to show a test left nothing open. */
-function activeResources(): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const r of process.getActiveResourcesInfo()) if (r !== 'Timeout' && r !== 'Immediate') counts.set(r, (counts.get(r) ?? 0) + 1);
-  return counts;
-}
-
 /** Runs `body` on a fresh pair; afterwards checks cleanup closed every handle the pair opened. */
 async function withPair(t: Test, makePair: MakeLinkPair, body: (pair: LinkPair) => Promise<void>): Promise<void> {
   const before = activeResources();
@@ -37,14 +31,7 @@ async function withPair(t: Test, makePair: MakeLinkPair, body: (pair: LinkPair) 
   } finally {
     await pair.cleanup();
   }
-  let leaked: string[] = [];
-  for (let i = 0; i < 50; i++) {
-    const after = activeResources();
-    leaked = [...after].filter(([k, n]) => n > (before.get(k) ?? 0)).map(([k, n]) => `${k} x${n - (before.get(k) ?? 0)}`);
-    if (leaked.length === 0) break;
-    await sleep(20);
-  }
-  t.same(leaked, [], 'no handle left open after cleanup');
+  await expectNoLeakedHandles(t, before);
 }
 
 /** Resolves with the frames `link` receives until `count` have arrived; rejects if the link closes first. */

@@ -15,7 +15,8 @@ import * as tls from 'node:tls';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import type { Link } from '../../lib/transport/link';
 import { seededRandom } from '../../lib/transport/link-faults';
-import { PSK_TLS, SocketLink, tcpTransport } from '../../platform/linux/transport-tcp';
+import { SocketLink } from '../../lib/transport/socket-link';
+import { PSK_TLS, tcpTransport } from '../../platform/linux/transport-tcp';
 import type { Benchmark, Side } from './run';
 
 type Measured = { label: string; medianMs: number };

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { SalvorError } from '../../../bindings/salvor-error';
@@ -8,6 +8,7 @@ import type { ReplicationEvent } from '../../replication/primary';
 import { runPrimary, runStandby, type ReplicateSettings } from '../../replication/replicate-runner';
 import type { TrackedRegion } from '../../replication/tracked-region';
 import type { LinkOptions, TransportBackend } from '../../transport/link';
+import { readPskFile } from '../../transport/psk-file';
 import type { Capability, CapabilityContext, RunningCapability } from '../capability';
 import type { ReplicationConfig } from '../config-schema';
 
@@ -22,8 +23,7 @@ export interface ReplicationDeps {
 
 async function ensurePsk(path: string): Promise<Buffer> {
   if (!existsSync(path)) await writeFile(path, randomBytes(32).toString('hex') + '\n', { mode: 0o600 });
-  const bytes = await readFile(path);
-  return bytes[bytes.length - 1] === 0x0a ? bytes.subarray(0, -1) : bytes;
+  return readPskFile(path, 'the local pair key');
 }
 
 /** A region file of `size` bytes (random contents the first time: a stand-in application state). */
@@ -56,7 +56,7 @@ export function replicationCapability(cfg: ReplicationConfig, deps: ReplicationD
       const dir = join(ctx.stateDir, 'replication');
       await mkdir(dir, { recursive: true });
       const link: LinkOptions = { identity: hostname(), timeoutMs: cfg.timeoutMs, log: (line) => (/refused|error|fail/.test(String(line.event)) ? ctx.log.warn(line, String(line.event)) : ctx.log.info(line, String(line.event ?? 'link'))) };
-      if (cfg.pskFile) link.psk = await readFile(cfg.pskFile).then((b) => (b[b.length - 1] === 0x0a ? b.subarray(0, -1) : b));
+      if (cfg.pskFile) link.psk = await readPskFile(cfg.pskFile, 'replication.pskFile');
       else if (cfg.role === 'local-pair') link.psk = await ensurePsk(join(dir, 'psk'));
       else link.tls = deps.tlsCertificates();
 

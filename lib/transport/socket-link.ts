@@ -1,14 +1,14 @@
 /**
- * One Link over one connected stream socket (TLS in the product; plain only inside the transport
- * benchmark): frames out with batching and backpressure, frames in through the decoder, sequence
- * checks, the link hello, fault injection. platform/linux/transport-tcp.ts makes the sockets.
+ * The stream link protocol: one Link over one connected stream socket (TLS in the product; plain only
+ * inside the transport benchmark): frames out with batching and backpressure, frames in through the
+ * decoder, sequence checks, the link hello, fault injection. Nothing here depends on the OS; the TCP
+ * backend (platform/linux/transport-tcp.ts) makes and authenticates the sockets.
  */
 import type * as net from 'node:net';
-import * as tls from 'node:tls';
 import { SalvorError } from '../../bindings/salvor-error';
-import { encodeFrame, encodeFrameInto, encodeFrameParts, FrameDecoder, frameWireLength, isLinkControlType, LINK_HELLO_TYPE } from '../../lib/transport/frame';
-import type { Frame, Link } from '../../lib/transport/link';
-import type { LinkFaultInjector } from '../../lib/transport/link-faults';
+import { encodeFrame, encodeFrameInto, encodeFrameParts, FrameDecoder, frameWireLength, isLinkControlType, LINK_HELLO_TYPE, type FrameLimit } from './frame';
+import type { Frame, Link } from './link';
+import type { LinkFaultInjector } from './link-faults';
 
 export type LogLine = (line: Record<string, unknown>) => void;
 
@@ -35,6 +35,10 @@ export interface SocketLinkOptions {
   log?: LogLine | undefined;
   /** How long close() waits for the peer to finish, and hello() for the peer's hello, before giving up. */
   timeoutMs: number;
+  /** The socket encrypts (TLS): every frame then goes through a batch (see `encrypted` below). */
+  encrypted?: boolean;
+  /** Per-type payload limits (LinkOptions.frameLimit), checked from each frame's header. */
+  frameLimit?: FrameLimit | undefined;
 }
 
 /**
@@ -50,7 +54,7 @@ export class SocketLink implements Link {
   private sendSeq = 0n;
   /** The seq the next frame must carry: 0 for the hello, then 1, 2, ... */
   private dueSeq = 0n;
-  private readonly decoder = new FrameDecoder();
+  private readonly decoder: FrameDecoder;
   private readonly frameHandlers: ((frame: Frame) => void)[] = [];
   private readonly closeHandlers: ((err?: Error) => void)[] = [];
   /** Frames that came with the hello, before any handler. */
@@ -83,7 +87,10 @@ export class SocketLink implements Link {
     private readonly options: SocketLinkOptions,
   ) {
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
-    this.encrypted = socket instanceof tls.TLSSocket;
+    // The link's own hello is small whatever the user's limits say.
+    const limit = options.frameLimit;
+    this.decoder = new FrameDecoder(limit && ((type) => (type === LINK_HELLO_TYPE ? 0 : limit(type))));
+    this.encrypted = options.encrypted ?? false;
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
     socket.on('end', () => {
       if (this.state === 'open' && this.decoder.bufferedBytes > 0)
