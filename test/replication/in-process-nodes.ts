@@ -58,7 +58,8 @@ function node(t: Teardown, start: (stop: Promise<void>, emit: (e: ReplicationEve
         waiters.add(check);
         check();
         void run.then(
-          () => undefined,
+          // a node that stopped first (the loser of a race of two waits) leaves its wait pending, without a timer
+          () => (waiters.delete(check), clearTimeout(timer)),
           (err: Error) => (waiters.delete(check), clearTimeout(timer), reject(err)),
         );
       });
