@@ -47,6 +47,33 @@ function fetchArm64Node(work) {
   return dir;
 }
 
+/**
+ * The arm64 builds of the native devDependencies that tests use as independent references
+ * (@node-rs/crc32, @node-rs/xxhash): npm installs only the host's. Fetched at the versions and
+ * integrities package-lock.json records, into `work`/node_modules, which the run puts on NODE_PATH.
+ */
+function fetchArm64Anchors(root, work) {
+  const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8'));
+  const dir = join(work, 'node_modules');
+  for (const [path, entry] of Object.entries(lock.packages)) {
+    const m = /^node_modules\/(@node-rs\/[^/]+-linux-arm64-gnu)$/.exec(path);
+    if (!m) continue;
+    const dest = join(dir, m[1]);
+    const stamp = join(dest, 'package.json');
+    if (existsSync(stamp) && JSON.parse(readFileSync(stamp, 'utf8')).version === entry.version) continue;
+    mkdirSync(work, { recursive: true });
+    const packed = JSON.parse(run('npm', ['pack', `${m[1]}@${entry.version}`, '--pack-destination', work, '--json', '--silent']));
+    const tarball = join(work, packed[0].filename);
+    const got = 'sha512-' + createHash('sha512').update(readFileSync(tarball)).digest('base64');
+    if (got !== entry.integrity) fail(`${tarball}: integrity ${got} is not package-lock.json's ${entry.integrity}`);
+    rmSync(dest, { recursive: true, force: true });
+    mkdirSync(dest, { recursive: true });
+    run('tar', ['-xzf', tarball, '-C', dest, '--strip-components=1']);
+    rmSync(tarball, { force: true });
+  }
+  return dir;
+}
+
 function listFiles(dir, out = []) {
   for (const name of readdirSync(dir).sort()) {
     const p = join(dir, name);
@@ -127,4 +154,4 @@ function emulation(work, nodeDir, env) {
   return { how: 'qemu-aarch64-static', command: ['qemu-aarch64-static', node], bin, nodeOptions: `--require=${preload}` };
 }
 
-module.exports = { NODE_VERSION, SYSROOT, fetchArm64Node, buildArm64Addon, emulation };
+module.exports = { NODE_VERSION, SYSROOT, fetchArm64Node, fetchArm64Anchors, buildArm64Addon, emulation };

@@ -7,7 +7,7 @@
 const { spawnSync } = require('node:child_process');
 const { readdirSync, rmSync, statSync } = require('node:fs');
 const { join, relative } = require('node:path');
-const { NODE_VERSION, SYSROOT, fetchArm64Node, buildArm64Addon, emulation } = require('./arm64-toolchain');
+const { NODE_VERSION, SYSROOT, fetchArm64Node, fetchArm64Anchors, buildArm64Addon, emulation } = require('./arm64-toolchain');
 const { countResults, summaryLine } = require('./tap-totals');
 
 const root = join(__dirname, '..');
@@ -87,12 +87,15 @@ function main() {
   const tsc = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', root], { stdio: 'inherit' });
   if (tsc.status !== 0) throw Object.assign(new Error('tsc failed'), { code: 'SALVOR_ARM64_SETUP' });
   const nodeDir = fetchArm64Node(work);
+  const anchors = fetchArm64Anchors(root, work);
   const addonPath = buildArm64Addon(root, work, nodeDir, log);
   // PREBUILDS_ONLY: node-gyp-build would otherwise take the host's build/Release/salvor.node first.
   const base = {
     ...process.env,
     QEMU_LD_PREFIX: SYSROOT,
     PREBUILDS_ONLY: '1',
+    // Bare imports that node_modules cannot satisfy (the arm64 reference packages) fall back to NODE_PATH.
+    NODE_PATH: [anchors, process.env.NODE_PATH].filter(Boolean).join(':'),
     // ts-node's V8 code cache is keyed by V8 version and folder, not by CPU: x86-64 and arm64 Node 20
     // share the version, and each crashes on the other's cache, so the arm64 run keeps its own.
     V8_COMPILE_CACHE_CACHE_DIR: join(work, 'v8-compile-cache'),
