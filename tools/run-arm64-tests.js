@@ -36,7 +36,13 @@ const SUITES = [
   'test/leak/stats.test.ts',
   'test/leak/watcher.test.ts',
   'test/leak/live-processes.test.ts',
-  'test/transport',
+  'test/transport/frame.test.ts',
+  'test/transport/memory-link.test.ts',
+  'test/transport/serial-mock.test.ts',
+  'test/transport/serial-packets.test.ts',
+  'test/transport/tcp.test.ts',
+  // Not test/transport/serial.test.ts: over a real pty, a 16 MiB frame keeps the emulated event loop
+  // busy past the link's 5 s liveness timeout (SALVOR_LINK_LOST); its framing runs in serial-mock.
 ];
 // Run again with the guest's page size at 16 KiB (qemu-user's QEMU_PAGESIZE sets AT_PAGESZ, which
 // sysconf(_SC_PAGESIZE) returns), as on arm64 kernels built with 16K pages.
