@@ -3,8 +3,9 @@
 // prints the plain `N passed, N failed, N skipped` line from tap's saved per-file results.
 'use strict';
 const { spawnSync } = require('node:child_process');
-const { readdirSync, readFileSync, rmSync, statSync } = require('node:fs');
+const { rmSync } = require('node:fs');
 const { join } = require('node:path');
+const { countResults, summaryLine } = require('./tap-totals');
 
 const root = join(__dirname, '..');
 const results = join(root, '.tap', 'test-results');
@@ -20,42 +21,7 @@ const tap = spawnSync(process.execPath, [join(root, 'node_modules', 'tap', 'dist
   stdio: 'inherit',
 });
 
-/** Counts leaf test points (not subtest summaries) in one file's raw TAP output. */
-function countPoints(text, totals) {
-  const lines = text.split('\n');
-  let prev = '';
-  for (const line of lines) {
-    const m = /^(\s*)(not )?ok \d+/.exec(line);
-    if (m) {
-      const closesSubtest = /^\s*1\.\.\d+/.test(prev) && prev.search(/\S/) > m[1].length;
-      if (!closesSubtest) {
-        if (/# (SKIP|TODO)\b/i.test(line)) totals.skipped++;
-        else if (m[2]) totals.failed++;
-        else totals.passed++;
-      }
-    }
-    if (m || /^\s*1\.\.\d+/.test(line)) prev = line;
-  }
-}
-
-function walk(dir, out) {
-  let entries = [];
-  try {
-    entries = readdirSync(dir);
-  } catch {
-    return out;
-  }
-  for (const name of entries) {
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) walk(p, out);
-    else if (name.endsWith('.tap')) out.push(p);
-  }
-  return out;
-}
-
-const totals = { passed: 0, failed: 0, skipped: 0 };
-for (const file of walk(results, [])) countPoints(readFileSync(file, 'utf8'), totals);
+const totals = countResults(results);
 if (tap.status !== 0 && totals.failed === 0) totals.failed = 1; // tap failed outside any test point
-const skipped = totals.skipped ? `, ${totals.skipped} skipped` : '';
-process.stdout.write(`${totals.passed} passed, ${totals.failed} failed${skipped}\n`);
+process.stdout.write(summaryLine(totals));
 process.exit(tap.status === 0 && totals.failed === 0 ? 0 : 1);

@@ -1,6 +1,6 @@
 // Difference bitmaps, 64 bytes per mask word: AVX-512BW compares 64 bytes in one instruction, AVX2
-// and SSE2 gather movemask results, and the portable path folds 8 bytes at a time with integer
-// arithmetic. The x86 functions carry target attributes, so the addon builds with default flags and
+// and SSE2 gather movemask results, NEON (every aarch64 CPU has it) narrows compare results with
+// pairwise adds, and the portable path folds 8 bytes at a time with integer arithmetic. The x86 functions carry target attributes, so the addon builds with default flags and
 // only calls them after __builtin_cpu_supports agrees.
 #include <cstdlib>
 #include <cstring>
@@ -10,6 +10,9 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#endif
+#if defined(__aarch64__)
+#include <arm_neon.h>
 #endif
 
 namespace salvor {
@@ -78,6 +81,29 @@ __attribute__((target("avx512f,avx512bw"))) uint64_t DiffMasksAvx512(const uint8
     __m512i x = _mm512_loadu_si512(a + off);
     __m512i y = _mm512_loadu_si512(b + off);
     uint64_t m = _mm512_cmpneq_epi8_mask(x, y);
+    masks[off / 64] = m;
+    any |= m;
+  }
+  return any;
+}
+#endif
+
+#if defined(__aarch64__)
+// NEON has no movemask: each differing byte (0xFF from vtst) keeps its bit of 1,2,4,...,128, and three
+// rounds of pairwise adds fold 64 such bytes into 8, one per 8 input bytes, in input order.
+uint64_t DiffMasksNeon(const uint8_t* a, const uint8_t* b, size_t n, uint64_t* masks) {
+  static const uint8_t kBitsInit[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+  const uint8x16_t bits = vld1q_u8(kBitsInit);
+  uint64_t any = 0;
+  for (size_t off = 0; off < n; off += 64) {
+    uint8x16_t d[4];
+    for (int k = 0; k < 4; k++) {
+      uint8x16_t x = veorq_u8(vld1q_u8(a + off + 16 * k), vld1q_u8(b + off + 16 * k));
+      d[k] = vandq_u8(vtstq_u8(x, x), bits);
+    }
+    uint8x16_t s = vpaddq_u8(vpaddq_u8(d[0], d[1]), vpaddq_u8(d[2], d[3]));
+    s = vpaddq_u8(s, s);
+    const uint64_t m = vgetq_lane_u64(vreinterpretq_u64_u8(s), 0);
     masks[off / 64] = m;
     any |= m;
   }
@@ -172,6 +198,11 @@ Backend Choose() {
       {"avx512bw", DiffMasksAvx512, RunBoundariesBmi, avx512 && bmi},
       {"avx2", DiffMasksAvx2, RunBoundariesBmi, __builtin_cpu_supports("avx2") && bmi},
       {"sse2", DiffMasksSse2, RunBoundariesPortable, true},
+      {"portable", DiffMasksPortable, RunBoundariesPortable, true},
+  };
+#elif defined(__aarch64__)
+  const Backend all[] = {
+      {"neon", DiffMasksNeon, RunBoundariesPortable, true},
       {"portable", DiffMasksPortable, RunBoundariesPortable, true},
   };
 #else

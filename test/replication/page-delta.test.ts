@@ -424,7 +424,7 @@ t.test('every compare path this CPU runs gives byte-identical deltas', async (t)
   const want = encodeWithBackend(pageDeltaBackend(), input, n);
   t.equal(want.backend, pageDeltaBackend());
   let ran = 0;
-  for (const name of ['avx512vbmi2', 'avx512bw', 'avx2', 'sse2', 'portable']) {
+  for (const name of ['avx512vbmi2', 'avx512bw', 'avx2', 'sse2', 'neon', 'portable']) {
     const got = encodeWithBackend(name, input, n);
     if (got.backend !== name) {
       t.comment(`${name}: not run by this CPU (fell back to ${got.backend})`);
@@ -433,7 +433,7 @@ t.test('every compare path this CPU runs gives byte-identical deltas', async (t)
     ran++;
     t.equal(got.digest, want.digest, `${name} matches ${want.backend}`);
   }
-  t.ok(ran >= (process.arch === 'x64' ? 2 : 1), `${ran} compare paths checked`);
+  t.ok(ran >= (process.arch === 'x64' || process.arch === 'arm64' ? 2 : 1), `${ran} compare paths checked`);
 });
 
 function cpuFlags(): Set<string> | undefined {
@@ -448,7 +448,7 @@ t.test('the fastest compare path this CPU has is in use', async (t) => {
   if (process.env.SALVOR_PAGE_DELTA_SIMD) return t.skip('SALVOR_PAGE_DELTA_SIMD is set for this run');
   const flags = cpuFlags();
   if (!flags) return t.skip('no /proc/cpuinfo flags line on this host');
-  let want = 'portable';
+  let want = process.arch === 'arm64' ? 'neon' : 'portable'; // Advanced SIMD is part of every AArch64 CPU
   if (process.arch === 'x64') {
     const avx512 = flags.has('avx512f') && flags.has('avx512bw');
     const bmi = flags.has('popcnt') && flags.has('bmi1');
