@@ -6,6 +6,7 @@ import { registerDoctor } from '../lib/cli/doctor-command';
 import { registerLeak } from '../lib/cli/leak-command';
 import { registerNvram } from '../lib/cli/nvram-command';
 import { registerReplicate } from '../lib/cli/replicate-command';
+import { reportError } from '../lib/cli/output';
 import { cliPlatform } from './platform';
 
 const { version } = require('../../package.json') as { version: string };
@@ -17,7 +18,6 @@ function buildProgram(): Command {
     .description('Recovery and redundancy agent for Linux edge appliances')
     .version(version, '-V, --version', 'print the version and exit')
     .helpOption('-h, --help', 'show help for a command (works on every level)')
-    .showHelpAfterError('(run with --help for usage)')
     .addHelpText(
       'after',
       '\nExit codes: 0 ok/clean, 1 problems corrected, 4 problems left uncorrected, 8 operational error, 16 usage or bad input.\n' +
@@ -35,6 +35,6 @@ function buildProgram(): Command {
 buildProgram()
   .parseAsync(process.argv)
   .catch((err: unknown) => {
-    process.stderr.write(`salvor: ${(err as Error)?.message ?? String(err)}\n`);
-    process.exitCode = 8;
+    // a failure outside any verb's own reporting (a verb reports its errors itself): still one line, and JSON
+    process.exitCode = reportError(err, process.argv.includes('--json'));
   });

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { SalvorError } from '../../bindings/salvor-error';
-import { parseSize, verb } from './command';
+import { parseCount, parseDuration, verb } from './command';
 import { Exit } from './exit-codes';
 import type { Output } from './output';
 import { progress, type Progress } from './progress';
@@ -35,7 +35,7 @@ function linkOptions(o: CommonOpts, platform: CliPlatform, out: Output): LinkOpt
   const identity = o.identity ?? hostname();
   const options: LinkOptions = { identity, timeoutMs: o.timeout, log: (line) => out.note(JSON.stringify(line)) };
   if (o.pskFile) options.psk = readPsk(o.pskFile);
-  else options.tls = platform.tlsCertificates(); // certificates from the config; refused when there are none
+  else options.tls = platform.tlsCertificates(); // $STATE/tls/{cert,key,ca}.pem; bad input when absent
   return options;
 }
 
@@ -46,9 +46,9 @@ function repeat(value: string, previous: string[] | undefined): string[] {
 
 function common(cmd: Command): Command {
   return cmd
-    .option('--psk-file <file>', 'pre-shared key: the file bytes (a trailing newline ignored); without it, TLS certificates from the config')
-    .addOption(new Option('--interval <ms>', 'epoch interval').default(100).argParser((v) => parseSize(v, '--interval')))
-    .addOption(new Option('--timeout <ms>', 'a peer silent this long is gone (failover after it)').default(1000).argParser((v) => parseSize(v, '--timeout')))
+    .option('--psk-file <file>', 'pre-shared key: the file bytes (a trailing newline ignored); without it, TLS certificates from $SALVOR_STATE_DIR/tls (cert.pem, key.pem, ca.pem)')
+    .addOption(new Option('--interval <ms>', 'epoch interval').default(100).argParser((v) => parseDuration(v, '--interval')))
+    .addOption(new Option('--timeout <ms>', 'a peer silent this long is gone (failover after it)').default(1000).argParser((v) => parseDuration(v, '--timeout')))
     .option('--identity <name>', 'this node in hellos and logs (default: the hostname)');
 }
 
@@ -104,8 +104,8 @@ joined, round, in-sync, epoch, standby-lost, failover, demoted. See docs/replica
         .requiredOption('--region <path>', 'the region: a file of whole 4 KiB pages, for example under /dev/shm')
         .requiredOption('--listen <url>', 'where standbys connect: tcp://HOST:PORT or serial:///dev/ttyX?baud=N; repeat it to serve on several links (TCP and serial at once)', repeat)
         .addOption(new Option('--ack <mode>', 'what an acked epoch means: sent, in standby memory, or fsynced there').choices(['async', 'received', 'persisted']).default('received'))
-        .addOption(new Option('--max-downtime <ms>', 'join: finish once the rest can be sent within this').default(300).argParser((v) => parseSize(v, '--max-downtime')))
-        .addOption(new Option('--max-rounds <n>', 'join: give up after this many rounds that do not shrink').default(30).argParser((v) => parseSize(v, '--max-rounds'))),
+        .addOption(new Option('--max-downtime <ms>', 'join: finish once the rest can be sent within this').default(300).argParser((v) => parseDuration(v, '--max-downtime')))
+        .addOption(new Option('--max-rounds <n>', 'join: give up after this many rounds that do not shrink').default(30).argParser((v) => parseCount(v, '--max-rounds'))),
     ),
     async (o, out) => {
       const settings: ReplicateSettings = { stateDir: platform.stateDir, intervalMs: o.interval, timeoutMs: o.timeout, identity: o.identity ?? hostname(), openRegion: platform.openRegion };
