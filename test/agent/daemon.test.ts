@@ -35,6 +35,11 @@ t.test('daemon lifecycle: ready, watchdog, status, metrics, reload, stop', async
   const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   t.match(metrics, /salvor_capability_up\{capability="replication"\} 1/, 'metrics: capability up');
   t.match(metrics, /salvor_nvram_checks_total\{result="clean"\} [1-9]/, 'metrics: NVRAM checks');
+  t.match(metrics, /salvor_capability_restarts_total\{capability="nvram"\} 0/, 'metrics: restarts at 0 before any restart');
+  t.match(metrics, /salvor_leak_alerts_total\{kind="confirmed"\} 0/, 'metrics: leak alerts at 0 before any alert');
+  t.match(metrics, new RegExp(`salvor_leak_score\\{pid="${d.proc.pid}",name="[^"]+"\\} \\d`), 'metrics: the daemon watching itself has a score series');
+  t.match(metrics, /salvor_nodejs_eventloop_lag_p99_seconds \d/, 'metrics: event loop lag');
+  t.notMatch(metrics, /eventloop_lag_min_seconds/, 'no raw delay minimum (it is the sampling interval, not lag)');
   const names = metrics.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(/[{ ]/)[0]);
   t.same(names.filter((n) => !n.startsWith('salvor_')), [], 'every metric is named salvor_*');
   const health = await fetch(`http://127.0.0.1:${port}/healthz`);
@@ -95,7 +100,7 @@ t.test('the control socket answers only its own user (and root)', { skip: proces
   const refused = await cli(['status', '--socket', socket], { uid: 65534, gid: 65534 });
   t.equal(refused.code, 8, 'a peer with another uid is refused');
   t.match(refused.stderr, /uid 65534 may not control this daemon/);
-  await d.waitLog((l) => l.event === 'control-refused' && l.uid === 65534);
+  await d.waitLog((l) => l.event === 'control-refused' && l.peerUid === 65534);
   d.proc.kill('SIGTERM');
   t.equal(await d.exited, 0);
 });
