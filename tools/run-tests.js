@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// `npm test`: compiles the TypeScript (CLI tests run the shipping binary in dist/), runs tap, then
+// `npm test`: compiles the TypeScript (CLI tests run the shipping binary in dist/) and writes the ES module
+// entry, runs tap, then
 // prints the plain `N passed, N failed, N skipped` line from tap's saved per-file results.
 'use strict';
 const { spawnSync } = require('node:child_process');
@@ -10,7 +11,9 @@ const root = join(__dirname, '..');
 const results = join(root, '.tap', 'test-results');
 
 const tsc = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', root], { stdio: 'inherit' });
-if (tsc.status !== 0) {
+// the ES module face too (dist/index.mjs), as `npm ci` builds it: tests import the package both ways
+const esm = tsc.status === 0 ? spawnSync(process.execPath, [join(root, 'tools', 'write-esm-entry.js')], { stdio: 'inherit' }) : tsc;
+if (tsc.status !== 0 || esm.status !== 0) {
   process.stdout.write('0 passed, 1 failed\n');
   process.exit(1);
 }

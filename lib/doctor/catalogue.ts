@@ -22,4 +22,6 @@ export const backendCatalogue: ReadonlyArray<{ capability: string; meaning: stri
   { capability: 'dirty-tracking', meaning: 'where auto starts: uffd-wp, else mprotect; hash-scan for shared files and dense writes' },
   { capability: 'tee', meaning: 'linux (/dev/tee*) or sim' },
   { capability: 'gpu', meaning: 'cuda (libcuda) or sim' },
+  { capability: 'leak-sampling', meaning: 'what leak detection reads: proc-status, smaps-rollup (to confirm), cgroup-v2' },
+  { capability: 'daemon-notify', meaning: 'sd_notify when a service manager started salvor (NOTIFY_SOCKET), else none' },
 ];

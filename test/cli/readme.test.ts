@@ -1,7 +1,8 @@
-// The README's test command is what CI runs, and the install script it starts works as root, through sudo, or
-// says why it cannot. The script runs for real against stand-in dpkg-query/apt-get/sudo/id on a bare PATH.
+// The README as a new user follows it: its test command is what CI runs, the install script it starts works as
+// root, through sudo, or says why it cannot (run for real against stand-in dpkg-query/apt-get/sudo/id on a bare
+// PATH), and its code snippet runs as printed.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -113,4 +114,21 @@ t.test('setup-test-deps.sh not root and no sudo: one clear message, exit 1, noth
   t.equal(r.status, 1);
   t.same(r.calls, []);
   t.match(r.stderr, /missing packages: python3 .*needs root, and there is no sudo here/);
+});
+
+t.test("the README's code snippet runs as printed, from an empty directory", async (t) => {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const snippet = /```js\n([\s\S]*?)```/.exec(readme)![1]!;
+  const esm = join(root, 'dist', 'index.mjs');
+  if (!existsSync(esm)) throw new Error(`${esm} is missing: npm test writes it (tools/write-esm-entry.js)`);
+  const dir = mkdtempSync(join(tmpdir(), 'salvor-readme-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(join(dir, 'node_modules'));
+  symlinkSync(root, join(dir, 'node_modules', 'salvor')); // as `npm install salvor` would place it
+  writeFileSync(join(dir, 'snippet.mjs'), snippet);
+  const { SALVOR_STATE_DIR: _state, NODE_OPTIONS: _opts, ...env } = process.env;
+  const r = spawnSync(process.execPath, ['snippet.mjs'], { cwd: dir, env, encoding: 'utf8', timeout: 60_000 });
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stdout, /clean: true/, 'check() reports the fresh NVRAM clean');
+  t.ok(existsSync(join(dir, 'nvram.img')), 'the image is where the snippet said');
 });
