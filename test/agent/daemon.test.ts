@@ -1,6 +1,7 @@
 import t from 'tap';
 import { chmodSync, existsSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { shapeAfter, shapeDiff } from '../cli/cli-doc';
 import { cli, daemon, fastConfig, freePort, notifyReceiver, sleep, workdir, writeConfig } from './daemon-helpers';
 
 // salvor daemon as systemd runs it: READY, WATCHDOG and STATUS on a notify socket the test binds,
@@ -29,6 +30,8 @@ t.test('daemon lifecycle: ready, watchdog, status, metrics, reload, stop', async
   const s = JSON.parse(status.stdout) as { pid: number; capabilities: { name: string; state: string }[] };
   t.equal(s.pid, d.proc.pid, 'it talked to this daemon');
   t.same(s.capabilities.map((c) => [c.name, c.state]).sort(), [['leak', 'running'], ['nvram', 'running'], ['replication', 'running']], 'every capability is running');
+  const statusShape = shapeAfter(/## salvor status[\s\S]*?`--json` prints\s*`/);
+  t.same(shapeDiff(statusShape, s), [], 'status --json: the fields docs/cli.md lists, no more');
   const byConfig = await cli(['status', '--config', config]);
   t.match(byConfig.stdout, /3\/3 capabilities running/, 'the socket is found from the config too, and the text form summarises');
 
@@ -72,6 +75,8 @@ t.test('daemon lifecycle: ready, watchdog, status, metrics, reload, stop', async
   writeConfig(config, fastConfig(dir, port));
   const appliedCli = await cli(['reload', '--json', '--socket', socket]);
   t.equal(appliedCli.code, 0, 'salvor reload of a good config: exit 0');
+  t.same(shapeDiff(shapeAfter(/## salvor reload[\s\S]*?`--json`\s+prints\s*`/), JSON.parse(appliedCli.stdout)), [], 'reload --json: as docs/cli.md shows');
+  t.same(shapeDiff(shapeAfter(/## salvor reload[\s\S]*?`--json`\s+prints[^`]*`[^`]*` or `/), JSON.parse(refusedCli.stdout)), [], 'a refused reload --json: as docs/cli.md shows');
   t.same(JSON.parse(appliedCli.stdout).restarted, ['leak'], 'the leak section went back to its earlier interval: leak restarts');
 
   const stopAt = Date.now();
