@@ -12,7 +12,7 @@ import { cliPlatform } from './platform';
 const { version } = require('../../package.json') as { version: string };
 
 /** The salvor CLI: `salvor <capability> <verb> [options]` (docs/cli.md). */
-function buildProgram(): Command {
+export function buildProgram(): Command {
   const program = configureExits(new Command('salvor'));
   program
     .description('Recovery and redundancy agent for Linux edge appliances')
@@ -32,9 +32,11 @@ function buildProgram(): Command {
   return program;
 }
 
-buildProgram()
-  .parseAsync(process.argv)
-  .catch((err: unknown) => {
-    // a failure outside any verb's own reporting (a verb reports its errors itself): still one line, and JSON
-    process.exitCode = reportError(err, process.argv.includes('--json'));
-  });
+// Run when started as the binary; a test may import the program to walk its commands.
+if (require.main === module)
+  buildProgram()
+    .parseAsync(process.argv)
+    .catch((err: unknown) => {
+      // a failure outside any verb's own reporting (a verb reports its errors itself): still one line, and JSON
+      process.exitCode = reportError(err, process.argv.includes('--json'));
+    });

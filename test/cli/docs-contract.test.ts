@@ -8,63 +8,28 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import t from 'tap';
 import { cliDoc, docSections, flagsIn, parseShape, shapeAfter, shapeDiff, synopses, type DocSection } from './cli-doc';
-import { salvor } from './run-cli';
+import type { Command } from 'commander';
+import { cliPath, salvor } from './run-cli';
 
-interface HelpOption {
-  flags: string[];
-  choices: string[];
-}
-
-interface CommandHelp {
+interface CommandInfo {
   path: string[];
-  options: HelpOption[];
+  options: { flags: string[]; choices: string[] }[];
   subcommands: string[];
 }
 
-/** Parses commander's help: the Options block (with choices) and the Commands block. */
-function parseHelp(path: string[], text: string): CommandHelp {
-  const block = (title: string) => {
-    const m = new RegExp(`^${title}:\\n((?:  .*\\n?)*)`, 'm').exec(text);
-    return m ? m[1]!.split('\n') : [];
-  };
-  const options: HelpOption[] = [];
-  let current: string[] = [];
-  const flush = () => {
-    if (!current.length) return;
-    const whole = current.join(' ').replace(/\s+/g, ' ');
-    const head = current[0]!.trim().split(/\s{2,}/)[0]!;
-    const choices = /choices: ((?:"[^"]+"(?:, )?)+)/.exec(whole);
-    options.push({ flags: flagsIn(head), choices: choices ? [...choices[1]!.matchAll(/"([^"]+)"/g)].map((c) => c[1]!) : [] });
-    current = [];
-  };
-  for (const line of block('Options')) {
-    if (/^  -/.test(line)) flush();
-    if (line.trim()) current.push(line);
-  }
-  flush();
-  const subcommands = block('Commands')
-    .filter((l) => /^  [a-z]/.test(l))
-    .map((l) => l.trim().split(/\s/)[0]!)
-    .filter((n) => n !== 'help');
-  return { path, options, subcommands };
-}
-
-/** Walks the binary's command tree through --help at every level. */
-async function commandTree(): Promise<Map<string, CommandHelp>> {
-  const tree = new Map<string, CommandHelp>();
-  let level: string[][] = [[]];
-  while (level.length) {
-    const helps = await Promise.all(level.map((p) => salvor([...p, '--help'])));
-    const next: string[][] = [];
-    level.forEach((p, i) => {
-      const r = helps[i]!;
-      if (r.code !== 0) throw new Error(`salvor ${p.join(' ')} --help exited ${r.code}: ${r.stderr}`);
-      const h = parseHelp(p, r.stdout);
-      tree.set(p.join(' '), h);
-      for (const s of h.subcommands) next.push([...p, s]);
+/** The binary's command tree: the program dist/tools/salvor.js builds (what `--help` prints at every level). */
+function commandTree(): Map<string, CommandInfo> {
+  const { buildProgram } = require(cliPath) as { buildProgram: () => Command };
+  const tree = new Map<string, CommandInfo>();
+  const walk = (cmd: Command, path: string[]) => {
+    tree.set(path.join(' '), {
+      path,
+      options: cmd.options.map((o) => ({ flags: [o.long, o.short].filter((f): f is string => !!f), choices: o.argChoices ?? [] })),
+      subcommands: cmd.commands.map((c) => c.name()),
     });
-    level = next;
-  }
+    for (const c of cmd.commands) walk(c, [...path, c.name()]);
+  };
+  walk(buildProgram(), []);
   return tree;
 }
 
@@ -81,8 +46,16 @@ function docFor(path: string[]): DocSection | undefined {
   return undefined;
 }
 
+t.test("the binary's help lists the commands of the program walked here", async (t) => {
+  const [root, nvram] = await Promise.all([salvor(['--help']), salvor(['nvram', '--help'])]);
+  const listed = (text: string) => [...text.split('Commands:\n')[1]!.matchAll(/^  ([a-z][a-z-]*)/gm)].map((m) => m[1]!).filter((n) => n !== 'help');
+  const tree = commandTree();
+  t.same(listed(root.stdout), tree.get('')!.subcommands);
+  t.same(listed(nvram.stdout), tree.get('nvram')!.subcommands);
+});
+
 t.test('docs/cli.md and the binary: commands, flags, choices', async (t) => {
-  const tree = await commandTree();
+  const tree = commandTree();
   const leaves = [...tree.values()].filter((h) => h.path.length && !h.subcommands.length);
   const binaryPaths = new Set([...tree.keys()].filter(Boolean));
 
@@ -145,36 +118,46 @@ t.test('docs/cli.md and the binary: the JSON each cheap verb prints', async (t) 
     return JSON.parse(r.stdout) as Record<string, unknown>;
   };
   const nv = join(dir, 'nv.img');
-  const format = await json(['nvram', 'format', '--device', nv, '--size', '64K']);
-  t.same(shapeDiff(shapeAfter(/### format[\s\S]*?JSON: `/), format), [], 'nvram format');
-
-  const setOut = await json(['nvram', 'set', '--device', nv, 'boot_count', '3', '--type', 'int']);
-  const bullets = sectionOf('nvram get')!.text.split('\n- ');
-  const bulletShape = (verb: string) => shapeAfter(/JSON: `/, bullets.find((b) => b.startsWith(`\`${verb}\``))!);
-  t.same(shapeDiff(bulletShape('set'), setOut), [], 'nvram set');
-  t.same(shapeDiff(bulletShape('get'), await json(['nvram', 'get', '--device', nv, 'boot_count'])), [], 'nvram get');
-  t.same(shapeDiff(bulletShape('list'), await json(['nvram', 'list', '--device', nv])), [], 'nvram list');
-  t.same(shapeDiff(bulletShape('unset'), await json(['nvram', 'unset', '--device', nv, 'boot_count'])), [], 'nvram unset');
-
-  // check and recover, salvor format and a U-Boot environment with a damaged copy
   const env1 = join(dir, 'env.bin');
   const fwConfig = join(dir, 'fw_env.config');
   const mk = spawnSync('mkenvimage', ['-s', '0x4000', '-o', env1, '-'], { input: 'foo=bar\n' });
   if (mk.status !== 0) throw new Error(`mkenvimage failed (u-boot-tools: tools/setup-test-deps.sh installs it): ${mk.stderr}`);
   writeFileSync(fwConfig, `${env1} 0x0 0x4000\n`);
-  const checks = {
-    salvor: await json(['nvram', 'check', '--device', nv]),
-    uboot: await json(['nvram', 'check', '--uboot-config', fwConfig]),
-  };
+  const trace = join(dir, 'trace.csv');
+  writeFileSync(trace, 't_ms,bytes\n' + Array.from({ length: 50 }, (_, i) => `${i * 60_000},${100_000_000 + (i % 3) * 1000}`).join('\n') + '\n');
+
+  // runs that touch different things overlap; those on the same NVRAM go in order
+  const [format, analyze, replicateStatus, ubootCheck] = await Promise.all([
+    json(['nvram', 'format', '--device', nv, '--size', '64K']),
+    json(['leak', 'analyze', '--trace', trace]),
+    json(['replicate', 'status']),
+    json(['nvram', 'check', '--uboot-config', fwConfig]),
+  ]);
+  const setOut = await json(['nvram', 'set', '--device', nv, 'boot_count', '3', '--type', 'int']);
+  const [getOut, listOut, ubootRecover] = await Promise.all([
+    json(['nvram', 'get', '--device', nv, 'boot_count']),
+    json(['nvram', 'list', '--device', nv]),
+    json(['nvram', 'recover', '--uboot-config', fwConfig]),
+  ]);
+  const unsetOut = await json(['nvram', 'unset', '--device', nv, 'boot_count']);
+  const salvorCheck = await json(['nvram', 'check', '--device', nv]);
+  const salvorRecover = await json(['nvram', 'recover', '--device', nv]);
+
+  t.same(shapeDiff(shapeAfter(/### format[\s\S]*?JSON: `/), format), [], 'nvram format');
+  const bullets = sectionOf('nvram get')!.text.split('\n- ');
+  const bulletShape = (verb: string) => shapeAfter(/JSON: `/, bullets.find((b) => b.startsWith(`\`${verb}\``))!);
+  t.same(shapeDiff(bulletShape('set'), setOut), [], 'nvram set');
+  t.same(shapeDiff(bulletShape('get'), getOut), [], 'nvram get');
+  t.same(shapeDiff(bulletShape('list'), listOut), [], 'nvram list');
+  t.same(shapeDiff(bulletShape('unset'), unsetOut), [], 'nvram unset');
+
+  const checks = { salvor: salvorCheck, uboot: ubootCheck };
   const table = checkTable();
   for (const [fmt, report] of Object.entries(checks)) {
     const expected = table.filter((r) => r.only === null || r.only === fmt).map((r) => r.field);
     t.same(Object.keys(report).sort(), expected.sort(), `nvram check --json (${fmt}): the table's fields, no more`);
   }
-  const recovers = {
-    salvor: await json(['nvram', 'recover', '--device', nv]),
-    uboot: await json(['nvram', 'recover', '--uboot-config', fwConfig]),
-  };
+  const recovers = { salvor: salvorRecover, uboot: ubootRecover };
   const recoverFields = proseFields(sectionOf('nvram recover')!.text);
   for (const [fmt, report] of Object.entries(recovers)) {
     const check = Object.keys(checks[fmt as keyof typeof checks]);
@@ -184,10 +167,8 @@ t.test('docs/cli.md and the binary: the JSON each cheap verb prints', async (t) 
   const printed = new Set(Object.values(recovers).flatMap((r) => Object.keys(r)));
   for (const k of recoverFields) t.ok(printed.has(k), `nvram recover --json documents ${k}: printed`);
 
-  const trace = join(dir, 'trace.csv');
-  writeFileSync(trace, 't_ms,bytes\n' + Array.from({ length: 50 }, (_, i) => `${i * 60_000},${100_000_000 + (i % 3) * 1000}`).join('\n') + '\n');
-  t.same(shapeDiff(shapeAfter(/### analyze[\s\S]*?`--json` prints exactly `/), await json(['leak', 'analyze', '--trace', trace])), [], 'leak analyze');
-  t.same(shapeDiff(shapeAfter(/reads what every replication process[\s\S]*?: `/), await json(['replicate', 'status'])), [], 'replicate status');
+  t.same(shapeDiff(shapeAfter(/### analyze[\s\S]*?`--json` prints exactly `/), analyze), [], 'leak analyze');
+  t.same(shapeDiff(shapeAfter(/reads what every replication process[\s\S]*?: `/), replicateStatus), [], 'replicate status');
 });
 
 t.test('the doc parser reads the shapes it is given', async (t) => {
