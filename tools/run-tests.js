@@ -6,6 +6,7 @@
 const { spawnSync } = require('node:child_process');
 const { readdirSync, readFileSync, rmSync, statSync } = require('node:fs');
 const { join } = require('node:path');
+const { availableParallelism } = require('node:os');
 
 const root = join(__dirname, '..');
 const results = join(root, '.tap', 'test-results');
@@ -18,7 +19,11 @@ if (tsc.status !== 0 || esm.status !== 0) {
   process.exit(1);
 }
 rmSync(results, { recursive: true, force: true });
-const tap = spawnSync(process.execPath, [join(root, 'node_modules', 'tap', 'dist', 'esm', 'run.mjs'), ...process.argv.slice(2)], {
+// Most test files spend their time waiting (on a daemon, a child CLI, a link's timer), not computing: two
+// files per core keep the cores busy; `npm test -- --jobs=N` overrides.
+const args = process.argv.slice(2);
+if (!args.some((a) => /^(--jobs|-j)/.test(a))) args.unshift(`--jobs=${2 * availableParallelism()}`);
+const tap = spawnSync(process.execPath, [join(root, 'node_modules', 'tap', 'dist', 'esm', 'run.mjs'), ...args], {
   cwd: root,
   stdio: 'inherit',
 });
