@@ -19,10 +19,11 @@ if (tsc.status !== 0 || esm.status !== 0) {
   process.exit(1);
 }
 rmSync(results, { recursive: true, force: true });
-// Most test files spend their time waiting (on a daemon, a child CLI, a link's timer), not computing: two
-// files per core keep the cores busy; `npm test -- --jobs=N` overrides.
+// One test file per core (at least two), from the machine rather than a fixed number: more than that runs
+// the slowest files (the NVRAM CLI and crash suites) side by side into tap's per-file timeout on a loaded
+// machine. `npm test -- --jobs=N` overrides.
 const args = process.argv.slice(2);
-if (!args.some((a) => /^(--jobs|-j)/.test(a))) args.unshift(`--jobs=${2 * availableParallelism()}`);
+if (!args.some((a) => /^(--jobs|-j)/.test(a))) args.unshift(`--jobs=${Math.max(2, availableParallelism())}`);
 const tap = spawnSync(process.execPath, [join(root, 'node_modules', 'tap', 'dist', 'esm', 'run.mjs'), ...args], {
   cwd: root,
   stdio: 'inherit',
