@@ -1,5 +1,12 @@
 import { addon, callNative, callNativeAsync } from './addon';
 
+/**
+ * Why soft-dirty tracking is missing on a kernel that takes clear_refs 4 but never sets the bit: the one
+ * explanation salvor doctor and a refused soft-dirty tracker both give.
+ */
+export const SOFT_DIRTY_ABSENT =
+  'clear_refs accepted 4, but a page written afterwards shows no soft-dirty bit (pagemap bit 55): the kernel is built without CONFIG_MEM_SOFT_DIRTY';
+
 /** Tracker kinds the native Region implements (native/pages/*_tracker.cc). */
 export type NativeTrackerKind = 'uffd-wp' | 'soft-dirty' | 'mprotect' | 'hash';
 

@@ -12,6 +12,8 @@ export interface ControlSocketOptions {
   /** The peer's credentials (SO_PEERCRED): only our own uid and root are answered. */
   credentials: (socket: Socket) => { pid: number; uid: number; gid: number };
   log: (line: Record<string, unknown>, msg: string) => void;
+  /** How long a client may take to send its request line before it is closed (default 5000 ms). */
+  requestTimeoutMs?: number;
 }
 
 /**
@@ -33,18 +35,24 @@ export async function listenControl(o: ControlSocketOptions): Promise<Server> {
       return;
     }
     if (!allowed.has(peer.uid)) {
-      o.log({ event: 'control-refused', uid: peer.uid, pid: peer.pid }, `control socket: refused uid ${peer.uid} (pid ${peer.pid})`);
+      o.log({ event: 'control-refused', peerUid: peer.uid, peerPid: peer.pid }, `control socket: refused uid ${peer.uid} (pid ${peer.pid})`);
       socket.end(JSON.stringify({ ok: false, error: { code: 'EACCES', message: `uid ${peer.uid} may not control this daemon` } }) + '\n');
       return;
     }
     let buffered = '';
     socket.setEncoding('utf8');
     socket.on('error', () => undefined);
+    // A client that never finishes its request line would hold the connection (and a file descriptor) forever.
+    socket.setTimeout(o.requestTimeoutMs ?? 5000, () => {
+      o.log({ event: 'control-timeout', peerUid: peer.uid, peerPid: peer.pid, timeoutMs: o.requestTimeoutMs ?? 5000 }, `control socket: no request line from pid ${peer.pid}; closed`);
+      socket.destroy();
+    });
     socket.on('data', (chunk: string) => {
       buffered += chunk;
       if (buffered.length > 65536) socket.destroy();
       const nl = buffered.indexOf('\n');
       if (nl < 0) return;
+      socket.setTimeout(0); // the request is in; the answer may take as long as the command does
       const line = buffered.slice(0, nl);
       buffered = '';
       let request: { cmd: string };

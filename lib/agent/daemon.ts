@@ -1,8 +1,8 @@
 import { constants } from 'node:fs';
-import { access, mkdir, open, type FileHandle } from 'node:fs/promises';
+import { access, mkdir, open, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { Server as NetServer, Socket } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { addon, callNative } from '../../bindings/addon';
 import { SalvorError } from '../../bindings/salvor-error';
 import type { Capability } from './capability';
@@ -24,23 +24,52 @@ export interface DaemonPlatform {
   env: NodeJS.ProcessEnv;
 }
 
-/** Takes STATE/daemon.lock (flock, never waits): a second daemon on the same state directory is refused. */
-async function lockStateDir(stateDir: string): Promise<FileHandle> {
+/** The state directory's lock: the open lock file, and whether this start created the directory. */
+interface StateLock {
+  fh: FileHandle;
+  path: string;
+  createdDir: string | undefined;
+}
+
+/**
+ * Takes STATE/daemon.lock (flock, never waits): a second daemon on the same state directory is refused.
+ * A daemon that fails to start unlinks the file while still holding it, so the lock is only ours once
+ * the path still names the file we locked; otherwise a newer file has taken its place and we try that one.
+ */
+async function lockStateDir(stateDir: string): Promise<StateLock> {
+  let createdDir: string | undefined;
   try {
-    await mkdir(stateDir, { recursive: true });
+    createdDir = await mkdir(stateDir, { recursive: true });
     await access(stateDir, constants.W_OK);
   } catch (e) {
     throw new SalvorError('SALVOR_STATE_DIR', `state directory ${stateDir} is not writable: ${(e as Error).message}`, { path: stateDir });
   }
   const path = join(stateDir, 'daemon.lock');
-  const fh = await open(path, 'a', 0o600).catch((e) => {
-    throw new SalvorError('SALVOR_STATE_DIR', `state directory ${stateDir}: cannot open ${path}: ${(e as Error).message}`, { path });
-  });
-  if (!callNative(() => addon().lockDevice(fh.fd, true), path)) {
+  for (let attempt = 1; ; attempt++) {
+    const fh = await open(path, 'a', 0o600).catch((e) => {
+      throw new SalvorError('SALVOR_STATE_DIR', `state directory ${stateDir}: cannot open ${path}: ${(e as Error).message}`, { path });
+    });
+    if (!callNative(() => addon().lockDevice(fh.fd, true), path)) {
+      await fh.close();
+      throw new SalvorError('SALVOR_LOCKED', `another salvor daemon runs on ${stateDir} (it holds ${path})`, { path });
+    }
+    const [held, named] = await Promise.all([fh.stat(), stat(path).catch(() => undefined)]);
+    if (named && named.ino === held.ino && named.dev === held.dev) return { fh, path, createdDir };
     await fh.close();
-    throw new SalvorError('SALVOR_LOCKED', `another salvor daemon runs on ${stateDir} (it holds ${path})`, { path });
+    if (attempt >= 5) throw new SalvorError('SALVOR_LOCKED', `${path} keeps being replaced while salvor takes it`, { path });
   }
-  return fh;
+}
+
+/** A start that failed leaves nothing behind: the lock file goes (unlinked while still held), then a directory it made. */
+async function removeStateLock(lock: StateLock): Promise<void> {
+  await unlink(lock.path).catch(() => undefined);
+  await lock.fh.close();
+  if (!lock.createdDir) return;
+  // mkdir -p made createdDir and everything below it down to the state directory: remove those, if empty
+  const top = resolve(lock.createdDir);
+  for (let dir = resolve(dirname(lock.path)); dir.startsWith(top); dir = dirname(dir)) {
+    if (!(await rmdir(dir).then(() => true, () => false))) return;
+  }
 }
 
 /**
@@ -53,7 +82,7 @@ export class Daemon {
   private supervisor!: Supervisor;
   private http: Server | undefined;
   private control: NetServer | undefined;
-  private lock: FileHandle | undefined;
+  private lock: StateLock | undefined;
   private watchdog: NodeJS.Timeout | undefined;
   private statusTimer: NodeJS.Timeout | undefined;
   private readonly startedAt = Date.now();
@@ -71,7 +100,12 @@ export class Daemon {
   static async start(configFile: string | undefined, platform: DaemonPlatform, logTo?: NodeJS.WritableStream): Promise<Daemon> {
     const loaded = await loadConfig(configFile, platform.env);
     const d = new Daemon(loaded, platform);
-    await d.open(logTo);
+    try {
+      await d.open(logTo);
+    } catch (err) {
+      d.metrics.close();
+      throw err;
+    }
     return d;
   }
 
@@ -99,7 +133,8 @@ export class Daemon {
       });
     } catch (err) {
       await this.closeServers();
-      await this.releaseLock();
+      await removeStateLock(this.lock);
+      this.lock = undefined;
       throw err;
     }
     this.supervisor = new Supervisor(c.supervisor, { stateDir: this.stateDir, metrics: this.metrics }, this.log, this.metrics);
@@ -195,7 +230,7 @@ export class Daemon {
   }
 
   private async releaseLock(): Promise<void> {
-    await this.lock?.close();
+    await this.lock?.fh.close();
     this.lock = undefined;
   }
 
@@ -209,6 +244,7 @@ export class Daemon {
       const closing = this.closeServers();
       await this.supervisor.stopAll();
       await closing;
+      this.metrics.close();
       await this.releaseLock(); // last: no second daemon starts while capabilities stop
       this.log.info({ event: 'stopped' }, 'salvor daemon stopped');
       this.resolveDone();

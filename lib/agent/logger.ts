@@ -12,7 +12,15 @@ export function createLogger(level: string, destination: NodeJS.WritableStream |
       level,
       base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
+      formatters: {
+        level: (label) => ({ level: label }),
+        // `pid` is the daemon's, once a line: a record naming another process calls it subjectPid
+        log: (record) => {
+          if (!('pid' in record)) return record;
+          const { pid, ...rest } = record;
+          return { ...rest, subjectPid: pid };
+        },
+      },
     },
     typeof destination === 'number' ? pino.destination({ dest: destination, sync: true }) : destination,
   );

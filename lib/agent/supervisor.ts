@@ -56,6 +56,7 @@ class Supervised {
   ) {
     this.backoffMs = o.restartInitialMs;
     this.log = parentLog.child({ capability: cap.name });
+    this.metrics.capabilityRestarts.inc({ capability: cap.name }, 0); // the series exists before the first restart
   }
 
   private setState(state: CapabilityState): void {

@@ -13,14 +13,27 @@ export class CliExit extends Error {
 }
 
 /**
- * Makes commander report usage errors as exit 16 and --help/--version as exit 0, and write where the
- * run's streams are (the process's, or an in-process run's).
+ * Makes commander's parse errors follow docs/cli.md: one line `salvor: ...` on stderr, with --json also
+ * `{"error":{code,message}}` on stdout, exit 16. --help and --version exit 0; help printed because a group
+ * was called without a verb (bare `salvor`, `salvor nvram`) is a usage error, exit 16. Output goes where
+ * the run's streams are (the process's, or an in-process run's). Set on the program before its commands
+ * are added, so every command inherits it.
  */
 export function configureExits(cmd: Command): Command {
-  cmd.configureOutput({ writeOut: (s) => void cliStreams().stdout.write(s), writeErr: (s) => void cliStreams().stderr.write(s) });
+  cmd.configureOutput({
+    writeOut: (s) => void cliStreams().stdout.write(s),
+    writeErr: (s) => void cliStreams().stderr.write(s),
+    outputError: () => undefined,
+  });
   return cmd.exitOverride((err: CommanderError) => {
-    const helpish = ['commander.helpDisplayed', 'commander.help', 'commander.version'];
-    throw new CliExit(helpish.includes(err.code) ? Exit.ok : Exit.usage);
+    if (err.exitCode === 0) throw new CliExit(Exit.ok);
+    if (err.code !== 'commander.help') {
+      const message = err.message.replace(/^error: /, '');
+      const streams = cliStreams();
+      streams.stderr.write(`salvor: ${message} (run with --help for usage)\n`);
+      if ((cmd as unknown as { rawArgs: string[] }).rawArgs.includes('--json')) streams.stdout.write(JSON.stringify({ error: { code: 'SALVOR_USAGE', message } }) + '\n');
+    }
+    throw new CliExit(Exit.usage);
   });
 }
 
@@ -48,5 +61,21 @@ export function parseSize(value: string, name: string): number {
   let n = Number(m[1]);
   if (m[2]) n *= /^[kK]/.test(m[2]) ? 1024 : 1024 * 1024;
   if (!Number.isSafeInteger(n)) throw new InvalidArgumentError(`${name} '${value}' is too large`);
+  return n;
+}
+
+/** Parses a duration option given in whole milliseconds (`250`, or `250ms`). */
+export function parseDuration(value: string, name: string): number {
+  const m = /^(\d+)(ms)?$/.exec(value.trim());
+  if (!m) throw new InvalidArgumentError(`'${value}' is not a duration (whole milliseconds, for example 250)`);
+  const n = Number(m[1]);
+  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError(`${name} '${value}' is too large`);
+  return n;
+}
+
+/** Parses a count option: a whole number, at least 1. */
+export function parseCount(value: string, name: string): number {
+  const n = Number(value.trim());
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`'${value}' is not a count (a whole number, at least 1) for ${name}`);
   return n;
 }

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SalvorError } from '../../bindings/salvor-error';
 import { analyzeTrace } from '../leak/analyze-trace';
@@ -7,7 +7,7 @@ import type { LeakTarget } from '../leak/memory-source';
 import { parseTraceCsv } from '../leak/trace-csv';
 import { verb } from './command';
 import { Exit } from './exit-codes';
-import { usageError, type Output } from './output';
+import { readInputFile, usageError, type Output } from './output';
 import type { CliPlatform } from './platform';
 
 interface WatchOpts {
@@ -102,12 +102,7 @@ export function registerLeak(program: Command, platform: CliPlatform): void {
       .requiredOption('--trace <file>', 'the trace CSV')
       .option('--svg <out>', 'write an SVG chart with the fitted trend and the detection marker'),
     async (o, out) => {
-      let text: string;
-      try {
-        text = readFileSync(o.trace, 'utf8');
-      } catch (e) {
-        throw SalvorError.fromNode(e, o.trace);
-      }
+      const text = readInputFile('--trace', o.trace);
       const analysis = analyzeTrace(parseTraceCsv(text, o.trace));
       if (o.svg) {
         try {

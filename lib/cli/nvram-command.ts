@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { SalvorError } from '../../bindings/salvor-error';
-import { parseSize, verb } from './command';
+import { parseDuration, parseSize, verb } from './command';
 import { Exit, type ExitCode } from './exit-codes';
 import type { Output } from './output';
 import type { CliPlatform } from './platform';
@@ -31,7 +31,7 @@ function targetOptions(cmd: Command, extra: { hints?: boolean } = {}): Command {
   cmd
     .option('--device <path>', 'salvor-format NVRAM: image file, nvmem device, block or mtdblock partition')
     .option('--uboot-config <file>', 'U-Boot environment: fw_env.config with one line per copy (instead of --device)')
-    .addOption(new Option('--lock-timeout <ms>', 'wait this long for another salvor process to release the device').default(10000).argParser((v) => parseSize(v, '--lock-timeout')));
+    .addOption(new Option('--lock-timeout <ms>', 'wait this long for another salvor process to release the device').default(10000).argParser((v) => parseDuration(v, '--lock-timeout')));
   if (extra.hints)
     cmd
       .option('--sector-size <bytes>', 'expected sector size; needed to rebuild when header and copy are both lost', (v) => parseSize(v, '--sector-size'))

@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { readFileSync } from 'node:fs';
 import { SalvorError, badInputCodes } from '../../bindings/salvor-error';
 import { Exit, type ExitCode } from './exit-codes';
 
@@ -79,4 +80,15 @@ export function reportError(err: unknown, json: boolean): ExitCode {
 /** A usage error: wrong flag, missing argument, malformed value. Always exit 16. */
 export function usageError(message: string, path?: string): SalvorError {
   return new SalvorError('SALVOR_USAGE', message, path === undefined ? {} : { path });
+}
+
+/** Reads a file a flag names; failures name the flag and the file (`--trace /tmp: is a directory, not a file`). */
+export function readInputFile(flag: string, path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    const err = SalvorError.fromNode(e, path);
+    const why: Record<string, string> = { EISDIR: 'is a directory, not a file', ENOENT: 'no such file', EACCES: 'permission denied' };
+    throw new SalvorError(err.code, `${flag} ${path}: ${why[err.code] ?? err.message}`, { errno: err.errno, syscall: err.syscall, path });
+  }
 }

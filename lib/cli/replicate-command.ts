@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { Command, Option } from 'commander';
-import { parseSize, verb } from './command';
+import { SalvorError } from '../../bindings/salvor-error';
+import { parseCount, parseDuration, verb } from './command';
 import { Exit } from './exit-codes';
 import type { Output } from './output';
 import { progress, type Progress } from './progress';
@@ -10,7 +11,6 @@ import { readPskFile } from '../transport/psk-file';
 import { runPrimary, runStandby, readStatus, type ReplicateSettings } from '../replication/replicate-runner';
 import { describeEvent, transportEvent } from '../replication/events';
 import type { ReplicationEvent } from '../replication/primary';
-import type { SalvorError } from '../../bindings/salvor-error';
 import { reportError } from './output';
 
 interface CommonOpts {
@@ -30,7 +30,7 @@ async function linkOptions(o: CommonOpts, platform: CliPlatform, print: (e: Repl
   };
   const options: LinkOptions = { identity, timeoutMs: o.timeout, log };
   if (o.pskFile) options.psk = await readPskFile(o.pskFile, '--psk-file');
-  else options.tls = platform.tlsCertificates(); // certificates from the config; refused when there are none
+  else options.tls = platform.tlsCertificates(); // $STATE/tls/{cert,key,ca}.pem; bad input when absent
   return options;
 }
 
@@ -41,9 +41,9 @@ function repeat(value: string, previous: string[] | undefined): string[] {
 
 function common(cmd: Command): Command {
   return cmd
-    .option('--psk-file <file>', 'pre-shared key: the file bytes (a trailing newline ignored); without it, TLS certificates from the config')
-    .addOption(new Option('--interval <ms>', 'epoch interval').default(100).argParser((v) => parseSize(v, '--interval')))
-    .addOption(new Option('--timeout <ms>', 'a peer silent this long is gone (failover after it)').default(1000).argParser((v) => parseSize(v, '--timeout')))
+    .option('--psk-file <file>', 'pre-shared key: the file bytes (a trailing newline ignored); without it, TLS certificates from $SALVOR_STATE_DIR/tls (cert.pem, key.pem, ca.pem)')
+    .addOption(new Option('--interval <ms>', 'epoch interval').default(100).argParser((v) => parseDuration(v, '--interval')))
+    .addOption(new Option('--timeout <ms>', 'a peer silent this long is gone (failover after it)').default(1000).argParser((v) => parseDuration(v, '--timeout')))
     .option('--identity <name>', 'this node in hellos and logs (default: the hostname)');
 }
 
@@ -99,8 +99,8 @@ export function registerReplicate(program: Command, platform: CliPlatform): void
         .requiredOption('--region <path>', 'the region: a file of whole 4 KiB pages, for example under /dev/shm')
         .requiredOption('--listen <url>', 'where standbys connect: tcp://HOST:PORT or serial:///dev/ttyX?baud=N; repeat it to serve on several links (TCP and serial at once)', repeat)
         .addOption(new Option('--ack <mode>', 'what an acked epoch means: sent, in standby memory, or fsynced there').choices(['async', 'received', 'persisted']).default('received'))
-        .addOption(new Option('--max-downtime <ms>', 'join: finish once the rest can be sent within this').default(300).argParser((v) => parseSize(v, '--max-downtime')))
-        .addOption(new Option('--max-rounds <n>', 'join: give up after this many rounds that do not shrink').default(30).argParser((v) => parseSize(v, '--max-rounds'))),
+        .addOption(new Option('--max-downtime <ms>', 'join: finish once the rest can be sent within this').default(300).argParser((v) => parseDuration(v, '--max-downtime')))
+        .addOption(new Option('--max-rounds <n>', 'join: give up after this many rounds that do not shrink').default(30).argParser((v) => parseCount(v, '--max-rounds'))),
     ),
     async (o, out) => {
       const settings: ReplicateSettings = { stateDir: platform.stateDir, intervalMs: o.interval, timeoutMs: o.timeout, identity: o.identity ?? hostname(), openRegion: platform.openRegion };

@@ -7,7 +7,7 @@ import { registerDoctor } from './doctor-command';
 import { Exit } from './exit-codes';
 import { registerLeak } from './leak-command';
 import { registerNvram } from './nvram-command';
-import { withCliStreams, type CliStreams } from './output';
+import { reportError, withCliStreams, type CliStreams } from './output';
 import type { CliPlatform } from './platform';
 import { registerReplicate } from './replicate-command';
 import { registerTee } from './tee-command';
@@ -28,7 +28,6 @@ export function buildProgram(platform: CliPlatform): Command {
     .description('Recovery and redundancy agent for Linux edge appliances')
     .version(packageVersion(), '-V, --version', 'print the version and exit')
     .helpOption('-h, --help', 'show help for a command (works on every level)')
-    .showHelpAfterError('(run with --help for usage)')
     .addHelpText(
       'after',
       '\nExit codes: 0 ok/clean, 1 problems corrected, 4 problems left uncorrected, 8 operational error, 16 usage or bad input.\n' +
@@ -56,8 +55,8 @@ export async function runCli(argv: string[], streams: Pick<CliStreams, 'stdout' 
       await buildProgram(platform).parseAsync(argv, { from: 'user' });
     } catch (err) {
       if (err instanceof CliExit) return err.code;
-      run.stderr.write(`salvor: ${(err as Error)?.message ?? String(err)}\n`);
-      return Exit.operational;
+      // a failure outside any verb's own reporting (a verb reports its errors itself): still one line, and JSON
+      return reportError(err, argv.includes('--json'));
     }
     return run.exitCode ?? Exit.ok;
   });

@@ -20,4 +20,6 @@ export const backendCatalogue: ReadonlyArray<{ capability: string; meaning: stri
   { capability: 'nvram-crc', meaning: 'the CRC-32C implementation the addon dispatched to' },
   { capability: 'nvram-devices', meaning: 'which kinds of NVRAM storage this machine offers' },
   { capability: 'dirty-tracking', meaning: 'where auto starts: uffd-wp, else mprotect; hash-scan for shared files and dense writes' },
+  { capability: 'leak-sampling', meaning: 'what leak detection reads: proc-status, smaps-rollup (to confirm), cgroup-v2' },
+  { capability: 'daemon-notify', meaning: 'sd_notify when a service manager started salvor (NOTIFY_SOCKET), else none' },
 ];

@@ -1,4 +1,5 @@
 import type { LoopControlFacts, PagemapScanFacts, ProbeStep, SoftDirtyFacts, UserfaultfdFacts } from '../../bindings/probe';
+import { SOFT_DIRTY_ABSENT } from '../../bindings/region';
 import type { MachineFacts } from './facts';
 import type { Feature } from './report';
 import { configNote, hex, stepCode, stepFailure } from './step-text';
@@ -112,12 +113,7 @@ export function describeSoftDirty(facts: SoftDirtyFacts, config: Config): Featur
   if (facts.pagemap && facts.pagemap.errno !== 0)
     return kernelFeature(id, false, `clear_refs accepted 4 but ${stepFailure(facts.pagemap)}`, stepCode(facts.pagemap));
   if (!facts.dirtyAfterWrite)
-    return kernelFeature(
-      id,
-      false,
-      'clear_refs accepted 4, but a page written afterwards shows no soft-dirty bit (pagemap bit 55): ' +
-        `the kernel is built without CONFIG_MEM_SOFT_DIRTY${note}`,
-    );
+    return kernelFeature(id, false, `${SOFT_DIRTY_ABSENT}${note}`);
   if (!facts.cleanAfterClear)
     return kernelFeature(id, false, 'pages stay soft-dirty after clear_refs 4, so written pages cannot be told from the rest');
   return kernelFeature(id, true, 'clear_refs 4 cleared the soft-dirty bit and a write set it again (pagemap bit 55)');

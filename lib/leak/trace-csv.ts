@@ -1,6 +1,6 @@
 /**
  * The recorded-trace format of `salvor leak analyze`: CSV, one sample a line, `t_ms,bytes`. A first
- * line that is not numeric is a header; columns after the second are ignored; blank lines are
+ * line none of whose first two columns starts like a number is a header (`0,-100` is a bad sample); columns after the second are ignored; blank lines are
  * skipped. Times must not go backwards. Any other line is bad input naming its line number.
  */
 import { SalvorError } from '../../bindings/salvor-error';
@@ -27,7 +27,7 @@ export function parseTraceCsv(text: string, source = 'trace'): TraceSample[] {
     if (line.trim() === '') continue;
     const cols = line.split(',');
     const numeric = cols.length >= 2 && NUMBER.test(cols[0]) && NUMBER.test(cols[1]);
-    if (!numeric && !seenData && i === firstNonBlank(lines)) continue; // the header
+    if (!seenData && i === firstNonBlank(lines) && isHeader(cols)) continue;
     if (cols.length < 2) throw bad(source, lineNo, `expected t_ms,bytes, got one column '${line.slice(0, 40)}'`);
     const [t, b] = cols;
     if (!numeric) throw bad(source, lineNo, `'${line.slice(0, 60)}' is not t_ms,bytes (two non-negative numbers)`);
@@ -39,6 +39,11 @@ export function parseTraceCsv(text: string, source = 'trace'): TraceSample[] {
   }
   if (out.length === 0) throw new SalvorError('SALVOR_BAD_INPUT', `${source}: no samples (expected lines of t_ms,bytes)`, { path: source });
   return out;
+}
+
+/** A header names its columns: neither of the first two looks like a number (sign, digit or point first). */
+function isHeader(cols: string[]): boolean {
+  return !cols.slice(0, 2).some((c) => /^\s*[+-]?\.?\d/.test(c));
 }
 
 function firstNonBlank(lines: string[]): number {

@@ -1,4 +1,4 @@
-import { RegionHandle, measureWriteFaultCost } from '../../bindings/region';
+import { RegionHandle, SOFT_DIRTY_ABSENT, measureWriteFaultCost } from '../../bindings/region';
 import { SalvorError } from '../../bindings/salvor-error';
 import type { PageRun, TrackedMemory, TrackerCosts, TrackerKind } from '../../lib/replication/dirty-tracker';
 
@@ -28,7 +28,9 @@ class LinuxTrackedMemory implements TrackedMemory {
       this.handle.attach(kind, kind === 'hash' ? this.hashThreads : undefined);
     } catch (err) {
       const e = err as SalvorError;
-      throw new SalvorError('SALVOR_UNSUPPORTED', `tracker ${kind} cannot watch ${this.label}: ${e.message}`, {
+      // native refuses soft-dirty with EOPNOTSUPP when a written page never shows the bit: say why, as doctor does
+      const why = kind === 'soft-dirty' && e.code === 'EOPNOTSUPP' ? SOFT_DIRTY_ABSENT : e.message;
+      throw new SalvorError('SALVOR_UNSUPPORTED', `tracker ${kind} cannot watch ${this.label}: ${why}`, {
         errno: e.errno,
         syscall: e.syscall,
         path: e.path,

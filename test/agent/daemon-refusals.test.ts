@@ -1,5 +1,5 @@
 import t from 'tap';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { cli, daemon, fastConfig, freePort, notifyReceiver, workdir, writeConfig } from './daemon-helpers';
@@ -56,7 +56,7 @@ t.test('a second daemon on the same state directory is refused (exit 8) and the 
   t.equal(await first.exited, 0);
 });
 
-t.test('an HTTP port in use: exit 8 before any capability starts, and the lock is released', async (t) => {
+t.test('an HTTP port in use: exit 8 before any capability starts, and nothing is left behind', async (t) => {
   const dir = workdir(t);
   const blocker = createServer();
   await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
@@ -70,7 +70,12 @@ t.test('an HTTP port in use: exit 8 before any capability starts, and the lock i
   t.match(r.stderr, new RegExp(`cannot serve http on 127\\.0\\.0\\.1:${port}: the port is in use`));
   t.notOk(r.stdout.includes('"started"'), 'no capability started');
   t.notOk(notify.messages.some((m) => m.startsWith('READY=1')), 'no READY was sent');
-  t.same(readdirSync(join(dir, 'var')).filter((n) => n !== 'daemon.lock'), [], 'nothing but the lock file is left in the state directory');
+  t.notOk(existsSync(join(dir, 'var')), 'nothing is left: no daemon.lock, and the state directory this start made is gone');
+  mkdirSync(join(dir, 'var'));
+  writeFileSync(join(dir, 'var', 'kept'), 'an earlier run left this');
+  const again8 = await cli(['daemon', '--config', config]);
+  t.equal(again8.code, 8);
+  t.same(readdirSync(join(dir, 'var')), ['kept'], 'a state directory that was there stays, without daemon.lock');
   const again = daemon(['--config', writeConfig(config, fastConfig(dir, await freePort()))]);
   t.teardown(() => again.proc.kill('SIGKILL'));
   await again.waitLog((l) => l.event === 'ready');

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { chmodSync, existsSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { shapeAfter, shapeDiff } from '../cli/cli-doc';
 import { cli, daemon, fastConfig, freePort, notifyReceiver, sleep, workdir, writeConfig } from './daemon-helpers';
 
 // salvor daemon as systemd runs it: READY, WATCHDOG and STATUS on a notify socket the test binds,
@@ -29,12 +30,19 @@ t.test('daemon lifecycle: ready, watchdog, status, metrics, reload, stop', async
   const s = JSON.parse(status.stdout) as { pid: number; capabilities: { name: string; state: string }[] };
   t.equal(s.pid, d.proc.pid, 'it talked to this daemon');
   t.same(s.capabilities.map((c) => [c.name, c.state]).sort(), [['leak', 'running'], ['nvram', 'running'], ['replication', 'running'], ['tee', 'running']], 'every capability is running');
+  const statusShape = shapeAfter(/## salvor status[\s\S]*?`--json` prints\s*`/);
+  t.same(shapeDiff(statusShape, s), [], 'status --json: the fields docs/cli.md lists, no more');
   const byConfig = await cli(['status', '--config', config]);
   t.match(byConfig.stdout, /4\/4 capabilities running/, 'the socket is found from the config too, and the text form summarises');
 
   const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   t.match(metrics, /salvor_capability_up\{capability="replication"\} 1/, 'metrics: capability up');
   t.match(metrics, /salvor_nvram_checks_total\{result="clean"\} [1-9]/, 'metrics: NVRAM checks');
+  t.match(metrics, /salvor_capability_restarts_total\{capability="nvram"\} 0/, 'metrics: restarts at 0 before any restart');
+  t.match(metrics, /salvor_leak_alerts_total\{kind="confirmed"\} 0/, 'metrics: leak alerts at 0 before any alert');
+  t.match(metrics, new RegExp(`salvor_leak_score\\{pid="${d.proc.pid}",name="[^"]+"\\} \\d`), 'metrics: the daemon watching itself has a score series');
+  t.match(metrics, /salvor_nodejs_eventloop_lag_p99_seconds \d/, 'metrics: event loop lag');
+  t.notMatch(metrics, /eventloop_lag_min_seconds/, 'no raw delay minimum (it is the sampling interval, not lag)');
   const names = metrics.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(/[{ ]/)[0]);
   t.same(names.filter((n) => !n.startsWith('salvor_')), [], 'every metric is named salvor_*');
   const health = await fetch(`http://127.0.0.1:${port}/healthz`);
@@ -67,6 +75,8 @@ t.test('daemon lifecycle: ready, watchdog, status, metrics, reload, stop', async
   writeConfig(config, fastConfig(dir, port));
   const appliedCli = await cli(['reload', '--json', '--socket', socket]);
   t.equal(appliedCli.code, 0, 'salvor reload of a good config: exit 0');
+  t.same(shapeDiff(shapeAfter(/## salvor reload[\s\S]*?`--json`\s+prints\s*`/), JSON.parse(appliedCli.stdout)), [], 'reload --json: as docs/cli.md shows');
+  t.same(shapeDiff(shapeAfter(/## salvor reload[\s\S]*?`--json`\s+prints[^`]*`[^`]*` or `/), JSON.parse(refusedCli.stdout)), [], 'a refused reload --json: as docs/cli.md shows');
   t.same(JSON.parse(appliedCli.stdout).restarted, ['leak'], 'the leak section went back to its earlier interval: leak restarts');
 
   const stopAt = Date.now();
@@ -95,7 +105,7 @@ t.test('the control socket answers only its own user (and root)', { skip: proces
   const refused = await cli(['status', '--socket', socket], { uid: 65534, gid: 65534 });
   t.equal(refused.code, 8, 'a peer with another uid is refused');
   t.match(refused.stderr, /uid 65534 may not control this daemon/);
-  await d.waitLog((l) => l.event === 'control-refused' && l.uid === 65534);
+  await d.waitLog((l) => l.event === 'control-refused' && l.peerUid === 65534);
   d.proc.kill('SIGTERM');
   t.equal(await d.exited, 0);
 });

@@ -55,6 +55,8 @@ t.test('doctor --help explains each line and exits 0', async (t) => {
   const r = salvor(['doctor', '--help']);
   t.equal(r.status, 0);
   for (const f of featureCatalogue) t.match(r.stdout, f.id);
+  const report = JSON.parse(salvor(['doctor', '--json']).stdout) as DoctorReport;
+  for (const b of report.backends) t.match(r.stdout, new RegExp(`^  ${b.capability} `, 'm'), `the report's ${b.capability} line is explained`);
   t.match(r.stdout, /docs\/doctor\.md/);
 });
 

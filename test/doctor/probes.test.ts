@@ -9,6 +9,8 @@ import {
   probeUserfaultfd,
   type ProbeStep,
 } from '../../bindings/probe';
+import { SOFT_DIRTY_ABSENT } from '../../bindings/region';
+import { openRegion } from '../../index';
 import { runDoctor } from '../../lib/doctor/doctor';
 import type { Feature } from '../../lib/doctor/report';
 import {
@@ -139,6 +141,26 @@ t.test('soft-dirty matches what the kernel offers', async (t) => {
   } else {
     t.skip(`no kernel evidence either way (clear_refs: ${clearError}, fresh smaps sd: ${fresh}, config: ${option})`);
   }
+});
+
+t.test('a refused soft-dirty tracker gives the reason doctor gives', async (t) => {
+  const f = feature('soft-dirty');
+  let message = '';
+  try {
+    const region = await openRegion({ size: 4 * 4096, backend: 'soft-dirty' });
+    await region.close();
+  } catch (e) {
+    message = (e as Error).message;
+  }
+  if (f.present) {
+    t.equal(message, '', 'doctor found soft-dirty, and the tracker opens');
+    return;
+  }
+  if (!f.reason.startsWith(SOFT_DIRTY_ABSENT)) {
+    t.skip(`soft-dirty is missing here for another reason than an unset bit: ${f.reason}`);
+    return;
+  }
+  t.match(message, SOFT_DIRTY_ABSENT, 'one explanation: the tracker says what doctor says');
 });
 
 t.test('loop-control, tee and amd-kfd match the device nodes', async (t) => {

@@ -25,15 +25,29 @@ export function runCli(args: string[]): CliRun {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Starts the CLI; returns the child and a promise of its result. */
-export function startCli(args: string[]): { child: ReturnType<typeof spawn>; done: Promise<CliRun> } {
+/** Starts the CLI; returns the child, a promise of its result, and a wait for its output so far to satisfy `pred`. */
+export function startCli(args: string[]): {
+  child: ReturnType<typeof spawn>;
+  done: Promise<CliRun>;
+  waitFor(pred: (out: { stdout: string; stderr: string }) => boolean, what: string): Promise<void>;
+} {
   const child = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const done = new Promise<CliRun>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
-  return { child, done };
+  let ended = false;
+  const waiters: (() => void)[] = [];
+  const wake = () => waiters.splice(0).forEach((w) => w());
+  child.stdout?.on('data', (d: Buffer) => ((stdout += d.toString()), wake()));
+  child.stderr?.on('data', (d: Buffer) => ((stderr += d.toString()), wake()));
+  const done = new Promise<CliRun>((resolve) => child.on('close', (code) => ((ended = true), wake(), resolve({ code, stdout, stderr }))));
+  // Waits on the output itself, not a clock: a loaded machine only makes it later.
+  const waitFor = async (pred: (out: { stdout: string; stderr: string }) => boolean, what: string): Promise<void> => {
+    while (!pred({ stdout, stderr })) {
+      if (ended) throw new Error(`the CLI ended before ${what}: ${stderr.slice(-300)}`);
+      await new Promise<void>((r) => waiters.push(r));
+    }
+  };
+  return { child, done, waitFor };
 }
 
 /** Resolves once the child's stderr has printed `pattern` (the CLI is ready), or rejects when it exits first. */

@@ -28,14 +28,19 @@ export function leakCapability(cfg: LeakConfig, deps: LeakDeps): Capability {
       const watcher = new LeakWatcher({ targets, all: cfg.all, intervalMs: cfg.intervalMs, chartDir }, deps.source());
       // The watcher never ends by itself (a failed round is a warning event); health catches a stall.
       const done = new Promise<void>(() => undefined);
+      // Every series a dashboard plots exists from the start: each alert kind at 0, and each watched
+      // process's score from its first sample (0 until the detector has enough history to score).
+      for (const kind of ['suspect', 'confirmed', 'resolved', 'cleared']) ctx.metrics.leakAlerts.inc({ kind }, 0);
       watcher.on('event', (e: LeakEvent) => {
         if (e.event === 'sample') {
-          if (e.score !== null && e.pid !== undefined) ctx.metrics.leakScore.set({ pid: String(e.pid), name: e.name }, e.score);
+          if (e.pid !== undefined) ctx.metrics.leakScore.set({ pid: String(e.pid), name: e.name }, e.score ?? 0);
           return;
         }
         if (e.event !== 'warning') ctx.metrics.leakAlerts.inc({ kind: e.event });
         if (e.event === 'confirmed' || e.event === 'resolved') ctx.metrics.leakFiring.set({ target: e.target }, e.event === 'confirmed' ? 1 : 0);
-        ctx.event({ ...e });
+        // the log line's `pid` is the daemon's own: the watched process is `watchedPid`
+        const { pid, ...rest } = e;
+        ctx.event(pid === undefined ? { ...rest } : { ...rest, watchedPid: pid });
       });
       watcher.start();
       let lastSamples = -1;
