@@ -70,18 +70,18 @@ t.test(`NVRAM with ${pageSize}-byte sectors: a bad data sector comes back from i
   const opts = { timeoutMs: 600_000 }; // each command starts a Node, many times slower under an emulator
   const img = ws.path('nv.img');
   const size = 16 * pageSize; // 4 fixed sectors, 6 data, 6 spare
-  const format = ws.run(['nvram', 'format', '--device', img, '--size', String(size), '--sector-size', String(pageSize), '--json'], opts);
+  const format = await ws.run(['nvram', 'format', '--device', img, '--size', String(size), '--sector-size', String(pageSize), '--json'], opts);
   t.equal(format.code, 0, format.stderr);
   t.match(format.json(), { geometry: { sectorSize: pageSize, dataSectors: 6 } });
-  t.equal(ws.run(['nvram', 'set', '--device', img, 'board', 'rev-b'], opts).code, 0, 'set');
+  t.equal((await ws.run(['nvram', 'set', '--device', img, 'board', 'rev-b'], opts)).code, 0, 'set');
   const dataStart = 4;
   flipByte(img, dataStart * pageSize + 17);
-  const check = ws.run(['nvram', 'check', '--device', img, '--json'], opts);
+  const check = await ws.run(['nvram', 'check', '--device', img, '--json'], opts);
   t.equal(check.code, 4, 'check finds the bad sector and leaves it');
   t.match(check.json(), { badSectors: [{ sector: dataStart, source: 'spare' }], clean: false });
-  const recover = ws.run(['nvram', 'recover', '--device', img, '--json'], opts);
+  const recover = await ws.run(['nvram', 'recover', '--device', img, '--json'], opts);
   t.equal(recover.code, 1, 'recover corrects it');
   t.match(recover.json(), { recovered: [{ sector: dataStart, source: 'spare' }], uncorrected: [], clean: true });
-  t.equal(ws.run(['nvram', 'check', '--device', img], opts).code, 0, 'clean afterwards');
-  t.equal(ws.run(['nvram', 'get', '--device', img, 'board'], opts).stdout.trim(), 'rev-b');
+  t.equal((await ws.run(['nvram', 'check', '--device', img], opts)).code, 0, 'clean afterwards');
+  t.equal((await ws.run(['nvram', 'get', '--device', img, 'board'], opts)).stdout.trim(), 'rev-b');
 });
