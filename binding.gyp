@@ -6,6 +6,7 @@
         "native/addon.cc",
         "native/errors.cc",
         "native/boundary.cc",
+        "native/pages/fault_slots.cc",
         "native/crc/crc32c.cc",
         "native/crc/crc32c_x86.cc",
         "native/crc/crc32.cc",
