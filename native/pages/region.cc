@@ -14,6 +14,7 @@
 #include "../boundary.h"
 #include "../errors.h"
 #include "../modules.h"
+#include "hash_scan.h"
 #include "tracker.h"
 
 namespace salvor {
@@ -172,8 +173,15 @@ class Region : public Napi::ObjectWrap<Region> {
       t = NewMprotectTracker(mapping_, &err, &syscall);
     else if (kind == "soft-dirty")
       t = NewSoftDirtyTracker(mapping_, &err, &syscall);
-    else if (kind == "hash")
-      t = NewHashTracker(mapping_, info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0, &err, &syscall);
+    else if (kind == "hash") {
+      uint32_t threads = 0;
+      if (info.Length() > 1 && !info[1].IsUndefined() && (!ArgUint32(info, 1, &threads) || threads > kMaxScanThreads)) {
+        if (!env.IsExceptionPending())
+          CodeError(env, "SALVOR_EINVAL", "hash threads must be 0 (default) to " + std::to_string(kMaxScanThreads)).ThrowAsJavaScriptException();
+        return env.Undefined();
+      }
+      t = NewHashTracker(mapping_, threads, &err, &syscall);
+    }
     else {
       CodeError(env, "SALVOR_EINVAL", "unknown tracker kind '" + kind + "'").ThrowAsJavaScriptException();
       return env.Undefined();
