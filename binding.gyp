@@ -5,6 +5,8 @@
       "sources": [
         "native/addon.cc",
         "native/errors.cc",
+        "native/boundary.cc",
+        "native/pages/fault_slots.cc",
         "native/crc/crc32c.cc",
         "native/crc/crc32c_x86.cc",
         "native/crc/crc32.cc",
@@ -33,7 +35,7 @@
         "native/tee/tee_ioctl.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
-      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions"],
       "cflags_cc": ["-std=c++17", "-O3", "-fno-exceptions", "-Wall", "-Wextra"],

@@ -1,5 +1,7 @@
+import { constants as bufferConstants } from 'node:buffer';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { markAsUntransferable } from 'node:worker_threads';
 import type { CpuFacts, LibcudaFacts, LoopControlFacts, PagemapScanFacts, SoftDirtyFacts, UserfaultfdFacts } from './probe';
 import type { NativeRegionClass } from './region';
 import { SalvorError } from './salvor-error';
@@ -7,6 +9,10 @@ import type { TeeIoctlOp } from './tee';
 
 /** The native addon's exports, typed. Only this folder loads the .node file. */
 export interface NativeAddon {
+  /** Hands native code what it needs from JS: how to pin a buffer for a worker thread, and the Buffer size limit. */
+  configureBoundary(pin: (buffer: ArrayBufferLike) => void, maxBufferLength: number): void;
+  /** The kernel's page size (sysconf(_SC_PAGESIZE)): what regions and trackers count in. */
+  pageSize: number;
   crc32c(buf: Uint8Array, seed?: number): number;
   crc32(buf: Uint8Array, seed?: number): number;
   crc32cBackend: string;
@@ -69,7 +75,11 @@ export function addon(): NativeAddon {
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const load = require('node-gyp-build') as (dir: string) => NativeAddon;
-    loaded = load(root);
+    const native = load(root);
+    // An async call pins the buffers it hands a worker thread: a transfer then copies them instead of
+    // detaching them under the worker (docs/api.md, "Buffers and worker threads").
+    native.configureBoundary(markAsUntransferable, bufferConstants.MAX_LENGTH);
+    loaded = native;
   } catch (err) {
     const e = err as Error & { code?: string };
     throw new SalvorError(

@@ -15,7 +15,8 @@ export interface NativeRegion {
   readonly size: number;
   readonly shared: boolean;
   readonly closed: boolean;
-  buffer(): Buffer;
+  /** The whole region (refused past the Buffer limit), or a window of it. */
+  buffer(offset?: number, length?: number): Buffer;
   attach(kind: NativeTrackerKind, threads?: number): void;
   arm(kind: NativeTrackerKind): Promise<Uint32Array>;
   collect(kind: NativeTrackerKind): Promise<Uint32Array>;
@@ -54,6 +55,10 @@ export class RegionHandle {
   buffer(): Buffer {
     return callNative(() => this.native.buffer(), this.label);
   }
+  /** A Buffer over bytes [offset, offset + length) of the region: how a region past the Buffer limit is read. */
+  window(offset: number, length: number): Buffer {
+    return callNative(() => this.native.buffer(offset, length), this.label);
+  }
   attach(kind: NativeTrackerKind, threads?: number): void {
     callNative(() => this.native.attach(kind, threads), this.label);
   }
@@ -75,6 +80,11 @@ export class RegionHandle {
   close(): void {
     this.native.close();
   }
+}
+
+/** The kernel's page size, as the addon reads it (sysconf). */
+export function systemPageSize(): number {
+  return addon().pageSize;
 }
 
 /** Measured cost of one write fault on a tracked page, in nanoseconds, per fault-based tracker. */

@@ -12,6 +12,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     salvor::CodeError(env, "SALVOR_SELFTEST", "CRC self-test failed on this CPU").ThrowAsJavaScriptException();
     return exports;
   }
+  salvor::InitBoundary(env, exports);
   salvor::InitCrc(env, exports);
   salvor::InitVerify(env, exports);
   salvor::InitDevice(env, exports);

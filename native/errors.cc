@@ -31,6 +31,12 @@ bool ArgBuffer(const Napi::CallbackInfo& info, size_t i, uint8_t** data, size_t*
   Napi::TypedArray ta = info[i].As<Napi::TypedArray>();
   if (ta.TypedArrayType() != napi_uint8_array) return Fail(info, i, "a Buffer or Uint8Array");
   Napi::Uint8Array u8 = ta.As<Napi::Uint8Array>();
+  bool detached = false;
+  if (napi_is_detached_arraybuffer(info.Env(), u8.ArrayBuffer(), &detached) == napi_ok && detached) {
+    CodeError(info.Env(), "SALVOR_DETACHED", "argument " + std::to_string(i) + " is a view of a detached ArrayBuffer")
+        .ThrowAsJavaScriptException();
+    return false;
+  }
   *data = u8.Data();
   *len = u8.ByteLength();
   return true;
@@ -47,7 +53,9 @@ bool ArgUint32(const Napi::CallbackInfo& info, size_t i, uint32_t* out) {
 
 bool ArgInt32(const Napi::CallbackInfo& info, size_t i, int32_t* out) {
   if (info.Length() <= i || !info[i].IsNumber()) return Fail(info, i, "a 32-bit integer");
-  *out = info[i].As<Napi::Number>().Int32Value();
+  double d = info[i].As<Napi::Number>().DoubleValue();
+  if (d < -2147483648.0 || d > 2147483647.0 || d != static_cast<double>(static_cast<int64_t>(d))) return Fail(info, i, "a 32-bit integer");
+  *out = static_cast<int32_t>(d);
   return true;
 }
 

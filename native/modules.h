@@ -3,6 +3,7 @@
 #include <napi.h>
 
 namespace salvor {
+void InitBoundary(Napi::Env env, Napi::Object exports);
 void InitCrc(Napi::Env env, Napi::Object exports);
 void InitVerify(Napi::Env env, Napi::Object exports);
 void InitDevice(Napi::Env env, Napi::Object exports);

@@ -22,7 +22,7 @@ import { simulatedApplicationWriter } from '../platform/sim/application-writer';
 import { faultPlanFromEnv, withFaults } from '../platform/sim/faulty-device';
 
 export interface OpenRegionOptions {
-  /** Anonymous memory owned by salvor (a multiple of the 4096-byte page size). */
+  /** Anonymous memory owned by salvor (a whole number of the kernel's pages). */
   size?: number;
   /** A shared-memory or regular file (a whole number of pages), mapped shared; any process may write it. */
   path?: string;

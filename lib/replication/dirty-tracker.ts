@@ -19,7 +19,10 @@ export interface TrackedMemory {
   /** A MAP_SHARED file other processes may write (only the hash tracker sees their writes). */
   readonly shared: boolean;
   readonly label: string;
+  /** The whole memory as one Buffer; SalvorError SALVOR_TOO_LARGE past Node's Buffer limit (use window). */
   buffer(): Buffer;
+  /** Bytes [offset, offset + length) as a Buffer sharing the memory; length at most the Buffer limit. */
+  window(offset: number, length: number): Buffer;
   /** Throws SalvorError when this kind cannot watch this memory here (the reason is in the message). */
   attach(kind: TrackerKind): void;
   arm(kind: TrackerKind): Promise<void>;

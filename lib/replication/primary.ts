@@ -1,4 +1,6 @@
+import { constants as bufferConstants } from 'node:buffer';
 import { hashPages } from '../../bindings/hash-scan';
+import { SalvorError } from '../../bindings/salvor-error';
 import { encodePageDeltas } from '../../bindings/page-delta';
 import type { Link, Listener } from '../transport/link';
 import type { TrackedRegion } from './tracked-region';
@@ -82,8 +84,20 @@ export class Primary {
 
   /** Takes the construction-start state (every page, copied through the tracker) and starts serving. */
   static async start(options: PrimaryOptions): Promise<Primary> {
-    await options.region.collectPages(); // re-arms: writes from here on are in the first epoch
-    const state = await options.region.copyPages([{ first: 0, count: options.region.size / options.region.pageSize }]);
+    let state: Buffer;
+    try {
+      const { region } = options;
+      if (region.size > bufferConstants.MAX_LENGTH)
+        throw new SalvorError(
+          'SALVOR_TOO_LARGE',
+          `the region holds ${region.size} bytes; a primary keeps the state it ships in one Buffer, at most ${bufferConstants.MAX_LENGTH} bytes on this Node`,
+        );
+      await region.collectPages(); // re-arms: writes from here on are in the first epoch
+      state = await region.copyPages([{ first: 0, count: region.size / region.pageSize }]);
+    } catch (err) {
+      await options.listener.close(); // the primary owns the listener from here: nothing is left serving
+      throw err;
+    }
     const p = new Primary(options, state);
     options.listener.onLink((link) => p.accept(link));
     p.schedule();

@@ -110,8 +110,13 @@ export class TrackedRegion {
   get backend(): TrackerKind {
     return this.current;
   }
+  /** The whole region as one Buffer. Past Node's Buffer limit (4 GiB on Node 20) this throws SALVOR_TOO_LARGE: use window(). */
   get buffer(): Buffer {
     return this.memory.buffer();
+  }
+  /** Bytes [offset, offset + length) of the region, sharing its memory (length at most the Buffer limit). */
+  window(offset: number, length: number): Buffer {
+    return this.memory.window(offset, length);
   }
   get size(): number {
     return this.memory.size;

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "../crc/crc.h"
+#include "../boundary.h"
 #include "../errors.h"
 #include "../modules.h"
 
@@ -47,6 +48,7 @@ bool ParseRegion(const Napi::CallbackInfo& info, uint8_t** data, size_t* len, ui
 
 Napi::Array ToArray(Napi::Env env, const std::vector<uint32_t>& v) {
   Napi::Array out = Napi::Array::New(env, v.size());
+  if (out.IsEmpty()) return out;  // JS cannot run any more: a worker's environment is being torn down
   for (size_t i = 0; i < v.size(); i++) out.Set(uint32_t(i), Napi::Number::New(env, v[i]));
   return out;
 }
@@ -59,7 +61,8 @@ Napi::Value VerifySectors(const Napi::CallbackInfo& info) {
   return ToArray(info.Env(), FindBadSectors(data, len, sectorSize, first));
 }
 
-// Baton: the region is scanned on a worker thread; the buffer stays referenced until OnOK/OnError.
+// Baton: the region is scanned on a worker thread; the buffer stays referenced (and pinned, so a
+// transfer cannot detach it) until OnOK/OnError.
 class VerifyWorker : public Napi::AsyncWorker {
  public:
   VerifyWorker(Napi::Env env, Napi::Object buffer, const uint8_t* data, size_t len, uint32_t sectorSize, uint32_t first)
@@ -91,7 +94,7 @@ Napi::Value VerifySectorsAsync(const Napi::CallbackInfo& info) {
   uint8_t* data;
   size_t len;
   uint32_t sectorSize, first;
-  if (!ParseRegion(info, &data, &len, &sectorSize, &first)) return info.Env().Undefined();
+  if (!ParseRegion(info, &data, &len, &sectorSize, &first) || !PinForWorker(info.Env(), info[0], 0)) return info.Env().Undefined();
   auto* worker = new VerifyWorker(info.Env(), info[0].As<Napi::Object>(), data, len, sectorSize, first);
   Napi::Promise p = worker->Promise();
   worker->Queue();

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "../boundary.h"
 #include "../errors.h"
 #include "../modules.h"
 #include "delta.h"
@@ -147,7 +148,8 @@ Napi::Value ApplyPageDeltas(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), double(applied));
 }
 
-// Batons: the buffers stay referenced until the promise settles; Execute makes no Node-API calls.
+// Batons: the buffers stay referenced and pinned (a transfer copies them instead of detaching them)
+// until the promise settles; Execute makes no Node-API calls.
 class EncodeWorker : public Napi::AsyncWorker {
  public:
   EncodeWorker(const Napi::CallbackInfo& info, const EncodeArgs& args)
@@ -220,7 +222,9 @@ class ApplyWorker : public Napi::AsyncWorker {
 
 Napi::Value EncodePageDeltasAsync(const Napi::CallbackInfo& info) {
   EncodeArgs a;
-  if (!ParseEncode(info, &a)) return info.Env().Undefined();
+  if (!ParseEncode(info, &a) || !PinForWorker(info.Env(), info[0], 0) || !PinForWorker(info.Env(), info[1], 1) ||
+      (a.indexCount > 0 && !PinForWorker(info.Env(), info[3], 3)))
+    return info.Env().Undefined();
   auto* worker = new EncodeWorker(info, a);
   Napi::Promise p = worker->Promise();
   worker->Queue();
@@ -230,7 +234,8 @@ Napi::Value EncodePageDeltasAsync(const Napi::CallbackInfo& info) {
 Napi::Value ApplyPageDeltasAsync(const Napi::CallbackInfo& info) {
   View pages, stream;
   size_t pageSize;
-  if (!ParseApply(info, &pages, &stream, &pageSize)) return info.Env().Undefined();
+  if (!ParseApply(info, &pages, &stream, &pageSize) || !PinForWorker(info.Env(), info[0], 0) || !PinForWorker(info.Env(), info[1], 1))
+    return info.Env().Undefined();
   auto* worker = new ApplyWorker(info, pages, stream, pageSize);
   Napi::Promise p = worker->Promise();
   worker->Queue();

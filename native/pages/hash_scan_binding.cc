@@ -3,6 +3,7 @@
 #include <cstring>
 #include <string>
 
+#include "../boundary.h"
 #include "../errors.h"
 #include "../modules.h"
 #include "hash_scan.h"
@@ -54,7 +55,8 @@ bool ParseScanArgs(const Napi::CallbackInfo& info, const char* what, bool withTh
 
 Napi::Uint32Array ToUint32Array(Napi::Env env, const std::vector<uint32_t>& v) {
   Napi::Uint32Array out = Napi::Uint32Array::New(env, v.size());
-  if (!v.empty()) memcpy(out.Data(), v.data(), v.size() * 4);
+  // Empty when JS cannot run any more (a worker being terminated completes its work in teardown).
+  if (!out.IsEmpty() && !v.empty()) memcpy(out.Data(), v.data(), v.size() * 4);
   return out;
 }
 
@@ -73,8 +75,8 @@ Napi::Value ScanPagesSync(const Napi::CallbackInfo& info) {
   return ToUint32Array(info.Env(), runs);
 }
 
-// Baton: the region and the fingerprints stay referenced until OnOK/OnError; Execute makes no
-// Node-API call.
+// Baton: the region and the fingerprints stay referenced and pinned (a transfer copies them instead
+// of detaching them) until OnOK/OnError; Execute makes no Node-API call.
 class ScanWorker : public Napi::AsyncWorker {
  public:
   ScanWorker(Napi::Env env, Napi::Object region, Napi::Object hashes, const ScanArgs& args)
@@ -106,7 +108,8 @@ class ScanWorker : public Napi::AsyncWorker {
 
 Napi::Value ScanPages(const Napi::CallbackInfo& info) {
   ScanArgs a;
-  if (!ParseScanArgs(info, "hashes", true, &a)) return info.Env().Undefined();
+  if (!ParseScanArgs(info, "hashes", true, &a) || !PinForWorker(info.Env(), info[0], 0) || !PinForWorker(info.Env(), info[2], 2))
+    return info.Env().Undefined();
   auto* worker = new ScanWorker(info.Env(), info[0].As<Napi::Object>(), info[2].As<Napi::Object>(), a);
   Napi::Promise p = worker->Promise();
   worker->Queue();

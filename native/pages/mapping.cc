@@ -9,6 +9,8 @@
 
 #include <mutex>
 
+#include "fault_slots.h"
+
 namespace salvor {
 
 size_t SystemPageSize() {
@@ -86,7 +88,10 @@ void Mapping::Unref() {
 }
 
 Mapping::~Mapping() {
-  if (base_ != nullptr) munmap(base_, len_);
+  if (base_ != nullptr) {
+    ForgetFaultRange(base_);
+    munmap(base_, len_);
+  }
   if (fd_ >= 0) close(fd_);
 }
 

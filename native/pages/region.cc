@@ -3,14 +3,18 @@
 // collect(kind) -> Promise (worker thread); detach(kind); fileSize(); close() (idempotent).
 #include <errno.h>
 
+#include <algorithm>
 #include <cstring>
+#include <new>
 
 #include <map>
 #include <memory>
 #include <string>
 
+#include "../boundary.h"
 #include "../errors.h"
 #include "../modules.h"
+#include "hash_scan.h"
 #include "tracker.h"
 
 namespace salvor {
@@ -53,7 +57,6 @@ class Region : public Napi::ObjectWrap<Region> {
         return;
       }
     } else {
-      uint32_t pages = 0;
       double size = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
       if (size <= 0 || size != double(uint64_t(size)) || uint64_t(size) % SystemPageSize() != 0 ||
           uint64_t(size) / SystemPageSize() > UINT32_MAX) {
@@ -61,7 +64,6 @@ class Region : public Napi::ObjectWrap<Region> {
             .ThrowAsJavaScriptException();
         return;
       }
-      (void)pages;
       mapping_ = Mapping::Anonymous(size_t(size), &err, &syscall);
       if (mapping_ == nullptr) {
         ErrnoError(env, err, syscall).ThrowAsJavaScriptException();
@@ -110,15 +112,48 @@ class Region : public Napi::ObjectWrap<Region> {
     return false;
   }
 
+  // buffer(): the whole region (one Buffer, kept); buffer(offset, length): a window onto it, a new
+  // Buffer each call. Either is at most Node's Buffer limit: a larger region is read in windows.
   Napi::Value Buffer(const Napi::CallbackInfo& info) {
-    if (!Open(info.Env())) return info.Env().Undefined();
-    if (buffer_.IsEmpty()) {
-      mapping_->Ref();
-      auto buf = Napi::Buffer<uint8_t>::New(info.Env(), mapping_->base(), mapping_->len(),
-                                            [](Napi::Env, uint8_t*, Mapping* m) { m->Unref(); }, mapping_);
-      buffer_.Reset(buf, 1);
+    Napi::Env env = info.Env();
+    if (!Open(env)) return env.Undefined();
+    const size_t limit = MaxBufferLength(env);
+    if (info.Length() == 0 || info[0].IsUndefined()) {
+      if (mapping_->len() > limit) {
+        CodeError(env, "SALVOR_TOO_LARGE", "the region holds " + std::to_string(mapping_->len()) + " bytes, more than the " +
+                                               std::to_string(limit) + " one Buffer can; read it through windows")
+            .ThrowAsJavaScriptException();
+        return env.Undefined();
+      }
+      if (buffer_.IsEmpty()) {
+        Napi::Buffer<uint8_t> buf = View(env, 0, mapping_->len());
+        if (buf.IsEmpty()) return env.Undefined();
+        buffer_.Reset(buf, 1);
+      }
+      return buffer_.Value();
     }
-    return buffer_.Value();
+    double offset = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
+    double length = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : -1;
+    if (offset < 0 || length <= 0 || offset != double(uint64_t(offset)) || length != double(uint64_t(length)) ||
+        uint64_t(offset) + uint64_t(length) > mapping_->len()) {
+      CodeError(env, "SALVOR_EINVAL", "a window is (offset, length): whole numbers, length above 0, ending within the region's " +
+                                          std::to_string(mapping_->len()) + " bytes")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    if (uint64_t(length) > limit) {
+      CodeError(env, "SALVOR_TOO_LARGE", "a window of " + std::to_string(uint64_t(length)) + " bytes is more than the " +
+                                             std::to_string(limit) + " one Buffer can hold")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    return View(env, size_t(offset), size_t(length));
+  }
+
+  // A Buffer over [offset, offset+length) that keeps the mapping alive until it is collected.
+  Napi::Buffer<uint8_t> View(Napi::Env env, size_t offset, size_t length) {
+    mapping_->Ref();
+    return Napi::Buffer<uint8_t>::New(env, mapping_->base() + offset, length, [](Napi::Env, uint8_t*, Mapping* m) { m->Unref(); }, mapping_);
   }
 
   Napi::Value Attach(const Napi::CallbackInfo& info) {
@@ -138,8 +173,15 @@ class Region : public Napi::ObjectWrap<Region> {
       t = NewMprotectTracker(mapping_, &err, &syscall);
     else if (kind == "soft-dirty")
       t = NewSoftDirtyTracker(mapping_, &err, &syscall);
-    else if (kind == "hash")
-      t = NewHashTracker(mapping_, info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0, &err, &syscall);
+    else if (kind == "hash") {
+      uint32_t threads = 0;
+      if (info.Length() > 1 && !info[1].IsUndefined() && (!ArgUint32(info, 1, &threads) || threads > kMaxScanThreads)) {
+        if (!env.IsExceptionPending())
+          CodeError(env, "SALVOR_EINVAL", "hash threads must be 0 (default) to " + std::to_string(kMaxScanThreads)).ThrowAsJavaScriptException();
+        return env.Undefined();
+      }
+      t = NewHashTracker(mapping_, threads, &err, &syscall);
+    }
     else {
       CodeError(env, "SALVOR_EINVAL", "unknown tracker kind '" + kind + "'").ThrowAsJavaScriptException();
       return env.Undefined();
@@ -253,6 +295,7 @@ class TrackerWorker : public Napi::AsyncWorker {
                            .Value());
     else {
       auto out = Napi::Uint32Array::New(env, runs_.size());
+      if (out.IsEmpty()) return;  // JS cannot run any more: a worker's environment is being torn down
       for (size_t i = 0; i < runs_.size(); i++) out[i] = runs_[i];
       deferred_.Resolve(out);
     }
@@ -286,7 +329,8 @@ class StageWorker : public Napi::AsyncWorker {
 
   void Execute() override {
     const size_t pageSize = SystemPageSize();
-    staged_ = new uint8_t[pages_ * pageSize];
+    staged_ = new (std::nothrow) uint8_t[pages_ * pageSize];
+    if (staged_ == nullptr) return;
     struct Copy {
       const std::vector<uint32_t>* runs;
       const uint8_t* base;
@@ -316,8 +360,9 @@ class StageWorker : public Napi::AsyncWorker {
     self_.Reset();
     if (closed || !ok_) {
       delete[] staged_;
-      deferred_.Reject(closed ? CodeError(env, "SALVOR_CLOSED", "region was closed during stage").Value()
-                              : CodeError(env, "SALVOR_SHRUNK", "the region's file shrank while its pages were copied").Value());
+      deferred_.Reject(closed              ? CodeError(env, "SALVOR_CLOSED", "region was closed during stage").Value()
+                       : staged_ == nullptr ? ErrnoError(env, ENOMEM, "malloc").Value()
+                                            : CodeError(env, "SALVOR_SHRUNK", "the region's file shrank while its pages were copied").Value());
       return;
     }
     deferred_.Resolve(Napi::Buffer<uint8_t>::New(env, staged_, pages_ * SystemPageSize(), [](Napi::Env, uint8_t* p) { delete[] p; }));
@@ -350,13 +395,33 @@ Napi::Value Region::Stage(const Napi::CallbackInfo& info) {
     CodeError(env, "SALVOR_EINVAL", "stage: runs come in [first, count] pairs").ThrowAsJavaScriptException();
     return env.Undefined();
   }
+  // Checked before anything is allocated: each run inside the region, no two overlapping (so the
+  // copy is at most the region), and the copy within one Buffer.
+  std::vector<std::pair<uint32_t, uint32_t>> sorted;
+  sorted.reserve(runs.size() / 2);
   for (size_t i = 0; i < runs.size(); i += 2) {
     if (runs[i + 1] == 0 || size_t(runs[i]) + runs[i + 1] > total) {
-      CodeError(env, "SALVOR_EINVAL", "stage: run " + std::to_string(runs[i]) + "+" + std::to_string(runs[i + 1]) + " is outside the region")
+      CodeError(env, "SALVOR_EINVAL", "stage: run " + std::to_string(runs[i]) + "+" + std::to_string(runs[i + 1]) + " is outside the region's " +
+                                          std::to_string(total) + " pages")
           .ThrowAsJavaScriptException();
       return env.Undefined();
     }
+    sorted.emplace_back(runs[i], runs[i + 1]);
     pages += runs[i + 1];
+  }
+  std::sort(sorted.begin(), sorted.end());
+  for (size_t i = 1; i < sorted.size(); i++)
+    if (size_t(sorted[i - 1].first) + sorted[i - 1].second > sorted[i].first) {
+      CodeError(env, "SALVOR_EINVAL", "stage: runs " + std::to_string(sorted[i - 1].first) + "+" + std::to_string(sorted[i - 1].second) + " and " +
+                                          std::to_string(sorted[i].first) + "+" + std::to_string(sorted[i].second) + " overlap")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+  if (pages * SystemPageSize() > MaxBufferLength(env)) {
+    CodeError(env, "SALVOR_TOO_LARGE", "stage: " + std::to_string(pages) + " pages are more than one Buffer can hold (" +
+                                           std::to_string(MaxBufferLength(env)) + " bytes); copy them in smaller batches")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
   }
   if (AnyBusy()) {
     CodeError(env, "SALVOR_BUSY", "a tracker of this region is running a round").ThrowAsJavaScriptException();
@@ -404,6 +469,7 @@ Mapping* RegionMapping(Napi::Value v) {
 
 void InitRegion(Napi::Env env, Napi::Object exports) {
   exports.Set("Region", Region::Define(env));
+  exports.Set("pageSize", Napi::Number::New(env, double(SystemPageSize())));
 }
 
 }  // namespace salvor

@@ -1,12 +1,10 @@
-import { RegionHandle, SOFT_DIRTY_ABSENT, measureWriteFaultCost } from '../../bindings/region';
+import { RegionHandle, SOFT_DIRTY_ABSENT, measureWriteFaultCost, systemPageSize } from '../../bindings/region';
 import { SalvorError } from '../../bindings/salvor-error';
 import type { PageRun, TrackedMemory, TrackerCosts, TrackerKind } from '../../lib/replication/dirty-tracker';
 
-const PAGE_SIZE = 4096;
-
 /** Linux tracked memory: the native Region (anonymous, or a MAP_SHARED file) and its trackers. */
 class LinuxTrackedMemory implements TrackedMemory {
-  readonly pageSize = PAGE_SIZE;
+  readonly pageSize = systemPageSize();
   constructor(
     private readonly handle: RegionHandle,
     private readonly hashThreads: number | undefined,
@@ -22,6 +20,9 @@ class LinuxTrackedMemory implements TrackedMemory {
   }
   buffer(): Buffer {
     return this.handle.buffer();
+  }
+  window(offset: number, length: number): Buffer {
+    return this.handle.window(offset, length);
   }
   attach(kind: TrackerKind): void {
     try {
