@@ -21,6 +21,7 @@
         "native/sys/probe.cc",
         "native/pages/mapping.cc",
         "native/pages/region.cc",
+        "native/pages/region_stage.cc",
         "native/pages/uffd_tracker.cc",
         "native/pages/mprotect_tracker.cc",
         "native/pages/softdirty_tracker.cc",

@@ -9,8 +9,8 @@ import type { TeeIoctlOp } from './tee';
 
 /** The native addon's exports, typed. Only this folder loads the .node file. */
 export interface NativeAddon {
-  /** Hands native code what it needs from JS: how to pin a buffer for a worker thread, and the Buffer size limit. */
-  configureBoundary(pin: (buffer: ArrayBufferLike) => void, maxBufferLength: number): void;
+  /** Hands native code the Buffer size limit of this Node. */
+  configureBoundary(maxBufferLength: number): void;
   /** The kernel's page size (sysconf(_SC_PAGESIZE)): what regions and trackers count in. */
   pageSize: number;
   crc32c(buf: Uint8Array, seed?: number): number;
@@ -76,10 +76,8 @@ export function addon(): NativeAddon {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const load = require('node-gyp-build') as (dir: string) => NativeAddon;
     const native = load(root);
-    // An async call pins the buffers it hands a worker thread: a transfer then copies them instead of
-    // detaching them under the worker (docs/api.md, "Buffers and worker threads").
-    native.configureBoundary(markAsUntransferable, bufferConstants.MAX_LENGTH);
-    loaded = native;
+    native.configureBoundary(bufferConstants.MAX_LENGTH);
+    loaded = pinningAsyncCalls(native);
   } catch (err) {
     const e = err as Error & { code?: string };
     throw new SalvorError(
@@ -89,6 +87,33 @@ export function addon(): NativeAddon {
     );
   }
   return loaded;
+}
+
+/** The calls whose buffers a pool thread uses after the call returns. */
+const ASYNC_BUFFER_CALLS = ['verifySectorsAsync', 'scanPages', 'encodePageDeltasAsync', 'applyPageDeltasAsync'] as const;
+
+/**
+ * The addon with its async calls pinning their buffers first: each ArrayBuffer is marked
+ * untransferable, so a postMessage or structuredClone transfer during the call copies it instead of
+ * detaching it and freeing the memory under the pool thread (docs/api.md, "Buffers and worker
+ * threads"). Done here rather than in native code because a call into JS from inside a native call
+ * crashes a worker_thread that is being terminated. The exports object is a copy; the addon's own is
+ * left as it was.
+ */
+function pinningAsyncCalls(native: NativeAddon): NativeAddon {
+  const wrapped: NativeAddon = Object.create(Object.getPrototypeOf(native) as object | null) as NativeAddon;
+  Object.defineProperties(wrapped, Object.getOwnPropertyDescriptors(native));
+  for (const name of ASYNC_BUFFER_CALLS) {
+    const call = native[name] as (...args: unknown[]) => unknown;
+    Object.defineProperty(wrapped, name, {
+      enumerable: true,
+      value: (...args: unknown[]) => {
+        for (const arg of args) if (ArrayBuffer.isView(arg)) markAsUntransferable(arg.buffer);
+        return call(...args);
+      },
+    });
+  }
+  return wrapped;
 }
 
 /** Runs a native call, turning whatever it throws into a SalvorError naming the path involved. */

@@ -9,34 +9,26 @@ namespace salvor {
 namespace {
 
 struct Boundary {
-  Napi::FunctionReference pin;
   size_t maxBufferLength = size_t(1) << 32;
 };
 
 Boundary* Of(Napi::Env env) { return env.GetInstanceData<Boundary>(); }
 
-// configureBoundary(markAsUntransferable, maxBufferLength)
+// configureBoundary(maxBufferLength)
 Napi::Value ConfigureBoundary(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsFunction() || !info[1].IsNumber() || info[1].As<Napi::Number>().DoubleValue() < 1) {
-    CodeError(env, "SALVOR_EINVAL", "configureBoundary takes (markAsUntransferable, maxBufferLength)").ThrowAsJavaScriptException();
+  double max = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : 0;
+  if (!(max >= 1 && max <= 9007199254740991.0)) {
+    CodeError(env, "SALVOR_EINVAL", "configureBoundary takes (maxBufferLength), a positive whole number").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  Boundary* b = Of(env);
-  b->pin.Reset(info[0].As<Napi::Function>(), 1);
-  b->maxBufferLength = size_t(info[1].As<Napi::Number>().DoubleValue());
+  Of(env)->maxBufferLength = size_t(max);
   return env.Undefined();
 }
 
 }  // namespace
 
-bool PinForWorker(Napi::Env env, Napi::Value view, size_t argIndex) {
-  Boundary* b = Of(env);
-  if (b == nullptr || b->pin.IsEmpty()) {
-    CodeError(env, "SALVOR_EINVAL", "the addon was loaded without bindings/addon.ts, so an async call cannot pin its buffers")
-        .ThrowAsJavaScriptException();
-    return false;
-  }
+bool CheckAttached(Napi::Env env, Napi::Value view, size_t argIndex) {
   Napi::ArrayBuffer ab = view.As<Napi::TypedArray>().ArrayBuffer();
   bool detached = false;
   if (napi_is_detached_arraybuffer(env, ab, &detached) != napi_ok || detached) {
@@ -44,8 +36,7 @@ bool PinForWorker(Napi::Env env, Napi::Value view, size_t argIndex) {
         .ThrowAsJavaScriptException();
     return false;
   }
-  b->pin.Call({ab});
-  return !env.IsExceptionPending();
+  return true;
 }
 
 size_t MaxBufferLength(Napi::Env env) {

@@ -1,6 +1,10 @@
 // What native code needs to know about the JS side of the boundary, handed over once per environment
-// by bindings/addon.ts (configureBoundary): how to pin a buffer a worker thread reads or writes, and
-// the largest Buffer this Node can create.
+// by bindings/addon.ts (configureBoundary): the largest Buffer this Node can create.
+//
+// Buffers an async call hands to a worker thread are pinned by bindings/addon.ts before the call
+// (worker_threads.markAsUntransferable, so a transfer copies them instead of detaching them). That
+// happens in JS, not here: a call into JS from inside a native call made while a worker_thread is
+// being terminated comes back with the termination, which Node then rethrows and crashes on.
 #pragma once
 #include <napi.h>
 
@@ -8,11 +12,9 @@
 
 namespace salvor {
 
-// Keeps `view`'s memory where it is for as long as the caller references the view: its ArrayBuffer is
-// marked untransferable (worker_threads.markAsUntransferable), so postMessage or structuredClone
-// copies it instead of detaching it under a worker thread. False with a JS exception pending when
-// the view cannot be pinned (the addon was not configured, or the buffer is detached already).
-bool PinForWorker(Napi::Env env, Napi::Value view, size_t argIndex);
+// False with a SALVOR_DETACHED error thrown when `view` (argument `argIndex`) is a view of a
+// detached ArrayBuffer: there is no memory to hand a worker thread.
+bool CheckAttached(Napi::Env env, Napi::Value view, size_t argIndex);
 
 // Node's Buffer length limit (buffer.constants.MAX_LENGTH); 2^32 until configured.
 size_t MaxBufferLength(Napi::Env env);

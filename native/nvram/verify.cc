@@ -61,8 +61,8 @@ Napi::Value VerifySectors(const Napi::CallbackInfo& info) {
   return ToArray(info.Env(), FindBadSectors(data, len, sectorSize, first));
 }
 
-// Baton: the region is scanned on a worker thread; the buffer stays referenced (and pinned, so a
-// transfer cannot detach it) until OnOK/OnError.
+// Baton: the region is scanned on a worker thread; the buffer stays referenced (and pinned by
+// bindings/addon.ts, so a transfer cannot detach it) until OnOK/OnError.
 class VerifyWorker : public Napi::AsyncWorker {
  public:
   VerifyWorker(Napi::Env env, Napi::Object buffer, const uint8_t* data, size_t len, uint32_t sectorSize, uint32_t first)
@@ -94,7 +94,7 @@ Napi::Value VerifySectorsAsync(const Napi::CallbackInfo& info) {
   uint8_t* data;
   size_t len;
   uint32_t sectorSize, first;
-  if (!ParseRegion(info, &data, &len, &sectorSize, &first) || !PinForWorker(info.Env(), info[0], 0)) return info.Env().Undefined();
+  if (!ParseRegion(info, &data, &len, &sectorSize, &first) || !CheckAttached(info.Env(), info[0], 0)) return info.Env().Undefined();
   auto* worker = new VerifyWorker(info.Env(), info[0].As<Napi::Object>(), data, len, sectorSize, first);
   Napi::Promise p = worker->Promise();
   worker->Queue();

@@ -148,7 +148,7 @@ Napi::Value ApplyPageDeltas(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), double(applied));
 }
 
-// Batons: the buffers stay referenced and pinned (a transfer copies them instead of detaching them)
+// Batons: the buffers stay referenced and pinned by bindings/addon.ts (a transfer copies them instead of detaching them)
 // until the promise settles; Execute makes no Node-API calls.
 class EncodeWorker : public Napi::AsyncWorker {
  public:
@@ -222,8 +222,8 @@ class ApplyWorker : public Napi::AsyncWorker {
 
 Napi::Value EncodePageDeltasAsync(const Napi::CallbackInfo& info) {
   EncodeArgs a;
-  if (!ParseEncode(info, &a) || !PinForWorker(info.Env(), info[0], 0) || !PinForWorker(info.Env(), info[1], 1) ||
-      (a.indexCount > 0 && !PinForWorker(info.Env(), info[3], 3)))
+  if (!ParseEncode(info, &a) || !CheckAttached(info.Env(), info[0], 0) || !CheckAttached(info.Env(), info[1], 1) ||
+      (a.indexCount > 0 && !CheckAttached(info.Env(), info[3], 3)))
     return info.Env().Undefined();
   auto* worker = new EncodeWorker(info, a);
   Napi::Promise p = worker->Promise();
@@ -234,7 +234,7 @@ Napi::Value EncodePageDeltasAsync(const Napi::CallbackInfo& info) {
 Napi::Value ApplyPageDeltasAsync(const Napi::CallbackInfo& info) {
   View pages, stream;
   size_t pageSize;
-  if (!ParseApply(info, &pages, &stream, &pageSize) || !PinForWorker(info.Env(), info[0], 0) || !PinForWorker(info.Env(), info[1], 1))
+  if (!ParseApply(info, &pages, &stream, &pageSize) || !CheckAttached(info.Env(), info[0], 0) || !CheckAttached(info.Env(), info[1], 1))
     return info.Env().Undefined();
   auto* worker = new ApplyWorker(info, pages, stream, pageSize);
   Napi::Promise p = worker->Promise();

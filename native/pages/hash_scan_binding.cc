@@ -75,7 +75,7 @@ Napi::Value ScanPagesSync(const Napi::CallbackInfo& info) {
   return ToUint32Array(info.Env(), runs);
 }
 
-// Baton: the region and the fingerprints stay referenced and pinned (a transfer copies them instead
+// Baton: the region and the fingerprints stay referenced and pinned by bindings/addon.ts (a transfer copies them instead
 // of detaching them) until OnOK/OnError; Execute makes no Node-API call.
 class ScanWorker : public Napi::AsyncWorker {
  public:
@@ -108,7 +108,7 @@ class ScanWorker : public Napi::AsyncWorker {
 
 Napi::Value ScanPages(const Napi::CallbackInfo& info) {
   ScanArgs a;
-  if (!ParseScanArgs(info, "hashes", true, &a) || !PinForWorker(info.Env(), info[0], 0) || !PinForWorker(info.Env(), info[2], 2))
+  if (!ParseScanArgs(info, "hashes", true, &a) || !CheckAttached(info.Env(), info[0], 0) || !CheckAttached(info.Env(), info[2], 2))
     return info.Env().Undefined();
   auto* worker = new ScanWorker(info.Env(), info[0].As<Napi::Object>(), info[2].As<Napi::Object>(), a);
   Napi::Promise p = worker->Promise();
