@@ -61,6 +61,9 @@ const cases: Record<string, string[]> = {
   measureWriteFaultCost: ['a.measureWriteFaultCost("nope")', 'a.measureWriteFaultCost("mprotect", -1)', 'a.measureWriteFaultCost("mprotect", 2 ** 40)', 'all(a.measureWriteFaultCost, 2)'],
   startWriteLoad: ['a.startWriteLoad(closedRegion())', 'a.startWriteLoad({})', 'a.startWriteLoad(openRegion(), -1)', 'a.startWriteLoad(openRegion(), 1, "x")', 'all(a.startWriteLoad, 1)'],
   notifySocket: ['a.notifySocket("/nonexistent/sock", "x")', 'a.notifySocket("@" + "x".repeat(200), "x")', 'a.notifySocket("/" + "x".repeat(5000), "x")', 'a.notifySocket("", "")', 'all(a.notifySocket, 2)'],
+  teeOpen: ['a.teeOpen("/nonexistent/tee0")', 'a.teeOpen("")', 'all(a.teeOpen, 1)'],
+  teeIoctl: ['a.teeIoctl(-1, "version", Buffer.alloc(36))', 'a.teeIoctl(999999, "version", Buffer.alloc(36))', 'a.teeIoctl(0, "nope", Buffer.alloc(8))', 'a.teeIoctl(-1, "version", detached())', 'a.teeIoctl(-1, "invoke", Buffer.alloc(1))', 'all(a.teeIoctl, 4)'],
+  teeClose: ['a.teeClose(-1)', 'a.teeClose(999999)', 'a.teeClose(1.5)', 'all(a.teeClose, 1)'],
   peerCredentials: ['a.peerCredentials(-1)', 'a.peerCredentials(0)', 'a.peerCredentials(999999)', 'all(a.peerCredentials, 1)'],
 };
 

@@ -29,7 +29,7 @@ async function ensurePsk(path: string): Promise<Buffer> {
 /** A region file of `size` bytes (random contents the first time: a stand-in application state). */
 async function ensureRegion(path: string, size: number): Promise<void> {
   if (existsSync(path) && statSync(path).size === size) return;
-  await writeFile(path, randomBytes(size));
+  await writeFile(path, randomBytes(size), { mode: 0o600 });
 }
 
 interface PairState {
