@@ -27,6 +27,23 @@ function setup(t: Test, extra: ConstructorParameters<typeof LeakWatcher>[0] = {}
   return { clock, watcher, events };
 }
 
+
+/** A webhook endpoint on loopback that keeps every JSON body posted to it. */
+async function webhookReceiver<T>(t: Test): Promise<{ posted: T[]; port: number }> {
+  const posted: T[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      posted.push(JSON.parse(body) as T);
+      res.end('ok');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => server.close());
+  return { posted, port: (server.address() as { port: number }).port };
+}
+
 t.test('watcher: samples every target, confirms the leaker only, clears a suspect that exits', async (t) => {
   const dir = tempDir(t);
   const { clock, watcher, events } = setup(t, { chartDir: dir });
@@ -62,18 +79,7 @@ t.test('watcher: samples every target, confirms the leaker only, clears a suspec
 
 t.test('watcher: exec hook and webhook get the confirmed event; a failing hook is a warning', async (t) => {
   const dir = tempDir(t);
-  const posted: unknown[] = [];
-  const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (d: Buffer) => (body += d.toString()));
-    req.on('end', () => {
-      posted.push(JSON.parse(body));
-      res.end('ok');
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(() => server.close());
-  const port = (server.address() as { port: number }).port;
+  const { posted, port } = await webhookReceiver<unknown>(t);
   const hookOut = join(dir, 'hook.json');
   const { clock, watcher, events } = setup(t, { hooks: { exec: `cat > ${hookOut}`, webhook: `http://127.0.0.1:${port}/alert` } });
   watcher.start();
@@ -114,18 +120,7 @@ t.test('watcher --all finds processes from the source and drops those that exit'
 });
 
 t.test('watcher: an alert that resolves reaches the webhook twice, the snapshot and the status page', async (t) => {
-  const posted: { event: string; firedAtMs?: number; resolvedAtMs?: number }[] = [];
-  const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (d: Buffer) => (body += d.toString()));
-    req.on('end', () => {
-      posted.push(JSON.parse(body));
-      res.end('ok');
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(() => server.close());
-  const port = (server.address() as { port: number }).port;
+  const { posted, port } = await webhookReceiver<{ event: string; firedAtMs?: number; resolvedAtMs?: number }>(t);
   // Grows 20 MiB/h for 3 h, then holds for 4 h: the alert fires, then resolves.
   const n = (7 * HOUR) / 5000;
   const tMs = Float64Array.from({ length: n }, (_, i) => i * 5000);
